@@ -1,0 +1,3 @@
+//! Criterion benchmark `emv` (being written).
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Criterion benchmark `verify` (being written).
+
+fn main() {}

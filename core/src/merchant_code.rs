@@ -1,0 +1,1 @@
+//! TODO(owner): module `merchant_code` (being written).

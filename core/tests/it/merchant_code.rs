@@ -1,0 +1,1 @@
+//! Tests for `merchant_code` (being written).

@@ -1,0 +1,37 @@
+//! The `purse` command line: one module per command group.
+
+mod keys;
+mod paycode;
+mod qr;
+
+use clap::{Parser, Subcommand};
+
+/// Purse: QR payments, wallets and a double-entry ledger.
+#[derive(Debug, Parser)]
+#[command(name = "purse", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode, verify and create EMV merchant-presented QR codes.
+    #[command(subcommand)]
+    Qr(qr::QrCommand),
+    /// Create, inspect, back up and restore Ed25519 keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Create and verify offline consumer pay codes.
+    #[command(subcommand)]
+    Paycode(paycode::PaycodeCommand),
+}
+
+/// Runs one command and returns the process exit status.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Qr(cmd) => qr::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
+        Command::Paycode(cmd) => paycode::run(cmd),
+    }
+}

@@ -1,0 +1,21 @@
+//! `purse qr`: decode EMV merchant-presented payloads and create (signed) merchant codes.
+
+mod decode;
+mod encode;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum QrCommand {
+    /// Decode an EMV merchant-presented payload and print it as one JSON object.
+    Decode(decode::DecodeArgs),
+    /// Build an EMV merchant-presented payload, optionally signed as a Purse merchant code.
+    Encode(encode::EncodeArgs),
+}
+
+pub fn run(cmd: QrCommand) -> anyhow::Result<u8> {
+    match cmd {
+        QrCommand::Decode(args) => decode::run(args),
+        QrCommand::Encode(args) => encode::run(args),
+    }
+}

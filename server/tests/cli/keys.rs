@@ -1,0 +1,1 @@
+//! Tests for `purse` CLI: keys (being written).

@@ -1,0 +1,7 @@
+//! Tests of the `purse` binary's command line: one binary, one module per command group.
+
+mod keys;
+mod paycode;
+mod qr_decode;
+mod qr_encode;
+mod util;

@@ -1,0 +1,1 @@
+//! Tests for `purse` CLI: paycode (being written).

@@ -1,0 +1,1 @@
+//! Tests for `purse` CLI: qr_decode (being written).

@@ -1,0 +1,1 @@
+//! Tests for `purse` CLI: util (being written).
