@@ -7,6 +7,7 @@
 //! Every error type here has a stable machine `code()` so the CLI, the HTTP API and the mobile
 //! bindings can report the same failure the same way.
 
+pub mod api;
 pub mod emv;
 pub mod keys;
 pub mod merchant_code;

@@ -3,6 +3,7 @@
 mod keys;
 mod paycode;
 mod qr;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ enum Command {
     /// Create and verify offline consumer pay codes.
     #[command(subcommand)]
     Paycode(paycode::PaycodeCommand),
+    /// Run the HTTP API (zero configuration: SQLite at ./data/purse.db, 127.0.0.1:8080).
+    Serve(serve::ServeArgs),
 }
 
 /// Runs one command and returns the process exit status.
@@ -33,5 +36,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Qr(cmd) => qr::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Paycode(cmd) => paycode::run(cmd),
+        Command::Serve(args) => serve::run(args),
     }
 }

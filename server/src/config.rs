@@ -1,0 +1,445 @@
+//! The server configuration: defaults that need no configuration at all, then an optional TOML
+//! file (`--config FILE`), then `PURSE_*` environment variables, then command-line flags
+//! (`--listen`), each layer overriding the one before. It never reads secrets into logs: `Debug`
+//! hides the database password and the operator token.
+//!
+//! Zero configuration means: SQLite in WAL mode at `./data/purse.db`, listening on
+//! `127.0.0.1:8080`, the JWT key generated into `./data/` on first start.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "./data"
+//! # database_url = "postgres://postgres@127.0.0.1:5432/purse"
+//! sqlite_synchronous = "full"
+//!
+//! [ledger]
+//! batch_max = 2000
+//!
+//! [wallets]
+//! idle_timeout_ms = 60000
+//! mailbox_max = 64
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// Every `PURSE_*` variable the server reads, for `--help` texts and error messages.
+pub const ENV_VARS: &[&str] = &[
+    "PURSE_LISTEN",
+    "PURSE_DATABASE_URL",
+    "PURSE_DATA_DIR",
+    "PURSE_SQLITE_SYNCHRONOUS",
+    "PURSE_DB_POOL_MAX",
+    "PURSE_HTTP_WORKERS",
+    "PURSE_BODY_MAX_BYTES",
+    "PURSE_SHUTDOWN_TIMEOUT_MS",
+    "PURSE_LOG_FORMAT",
+    "PURSE_ADMIN_TOKEN",
+    "PURSE_LEDGER_BATCH_MAX",
+    "PURSE_LEDGER_QUEUE_MAX",
+    "PURSE_WALLET_IDLE_TIMEOUT_MS",
+    "PURSE_WALLET_MAILBOX_MAX",
+    "PURSE_WALLET_PENDING_MAX",
+];
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Loopback by default: exposing the server is a deliberate choice.
+    pub listen: String,
+    /// `sqlite://path` or `postgres://...`. `None` means SQLite at `<data_dir>/purse.db`.
+    pub database_url: Option<String>,
+    /// Where the server keeps its files: the SQLite database and the JWT signing key.
+    pub data_dir: PathBuf,
+    /// SQLite `synchronous` in WAL mode; see [`Synchronous`].
+    pub sqlite_synchronous: Synchronous,
+    /// Database connections per process.
+    pub db_pool_max: u32,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub http_workers: usize,
+    /// Largest accepted request body; larger bodies answer 413.
+    pub body_max_bytes: usize,
+    /// How long SIGTERM waits for in-flight requests before closing them.
+    pub shutdown_timeout_ms: u64,
+    /// `text` (human) or `json` (one object per line).
+    pub log_format: LogFormat,
+    /// Operator token for `/v1/admin/*`. `None` (the default) switches the admin API off.
+    pub admin_token: Option<String>,
+    pub ledger: LedgerConfig,
+    pub wallets: WalletConfig,
+    pub limits: LimitsConfig,
+}
+
+/// The ledger writer (group commit).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Most transfers committed in one database transaction.
+    pub batch_max: usize,
+    /// Most transfers waiting for the writer; beyond it callers get `ledger_busy` (503).
+    pub queue_max: usize,
+}
+
+/// Wallet actors.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalletConfig {
+    /// A wallet actor with nothing to do for this long stops and frees its memory.
+    pub idle_timeout_ms: u64,
+    /// Messages waiting in one wallet actor's mailbox; beyond it callers get 429 `wallet_busy`.
+    pub mailbox_max: usize,
+    /// Debits of one wallet approved but not yet committed; beyond it callers get 429 `wallet_busy`.
+    pub pending_max: usize,
+}
+
+/// Per-user transfer limits, as decimal strings in the transfer's currency (`"10000.00"`).
+/// `None` means no limit.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest single P2P transfer.
+    pub transfer_max: Option<rust_decimal::Decimal>,
+    /// Largest sum of one user's P2P transfers per currency in a UTC day.
+    pub daily_max: Option<rust_decimal::Decimal>,
+}
+
+/// SQLite durability in WAL mode.
+///
+/// `full` (the default) fsyncs the WAL at every commit, so an acknowledged write survives a crash of
+/// the process *and* of the machine (power loss). `normal` fsyncs only at checkpoints: it still
+/// survives `kill -9` of the server (the WAL is in the OS page cache) but may lose the last commits
+/// on power loss. Group commit makes `full` cheap (one fsync per batch), so it is the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: "127.0.0.1:8080".to_owned(),
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            sqlite_synchronous: Synchronous::Full,
+            db_pool_max: 8,
+            http_workers: 0,
+            body_max_bytes: 64 * 1024,
+            shutdown_timeout_ms: 30_000,
+            log_format: LogFormat::Text,
+            admin_token: None,
+            ledger: LedgerConfig::default(),
+            wallets: WalletConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for LedgerConfig {
+    fn default() -> LedgerConfig {
+        LedgerConfig {
+            batch_max: 2000,
+            queue_max: 100_000,
+        }
+    }
+}
+
+impl Default for WalletConfig {
+    fn default() -> WalletConfig {
+        WalletConfig {
+            idle_timeout_ms: 60_000,
+            mailbox_max: 64,
+            pending_max: 256,
+        }
+    }
+}
+
+/// A configuration that cannot be used; the message names the file or variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: &'static str, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config_unreadable",
+            ConfigError::Parse { .. } => "config_malformed",
+            ConfigError::Env { .. } => "config_env_invalid",
+            ConfigError::Invalid(_) => "config_invalid",
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|err| err.message().to_owned())
+    }
+
+    /// Applies `PURSE_*` overrides read through `lookup` (the environment in production, a map in
+    /// tests, so tests never mutate the shared process environment).
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        fn set<T: FromStr>(
+            lookup: &impl Fn(&str) -> Option<String>,
+            name: &'static str,
+            slot: &mut T,
+        ) -> Result<(), ConfigError>
+        where
+            T::Err: fmt::Display,
+        {
+            if let Some(text) = lookup(name) {
+                *slot = text
+                    .trim()
+                    .parse()
+                    .map_err(|err: T::Err| ConfigError::Env {
+                        name,
+                        message: err.to_string(),
+                    })?;
+            }
+            Ok(())
+        }
+        let get = &lookup;
+        set(get, "PURSE_LISTEN", &mut self.listen)?;
+        if let Some(url) = lookup("PURSE_DATABASE_URL").filter(|url| !url.trim().is_empty()) {
+            self.database_url = Some(url.trim().to_owned());
+        }
+        set(get, "PURSE_DATA_DIR", &mut self.data_dir)?;
+        set(
+            get,
+            "PURSE_SQLITE_SYNCHRONOUS",
+            &mut self.sqlite_synchronous,
+        )?;
+        set(get, "PURSE_DB_POOL_MAX", &mut self.db_pool_max)?;
+        set(get, "PURSE_HTTP_WORKERS", &mut self.http_workers)?;
+        set(get, "PURSE_BODY_MAX_BYTES", &mut self.body_max_bytes)?;
+        set(
+            get,
+            "PURSE_SHUTDOWN_TIMEOUT_MS",
+            &mut self.shutdown_timeout_ms,
+        )?;
+        set(get, "PURSE_LOG_FORMAT", &mut self.log_format)?;
+        if let Some(token) = lookup("PURSE_ADMIN_TOKEN").filter(|t| !t.is_empty()) {
+            self.admin_token = Some(token);
+        }
+        set(get, "PURSE_LEDGER_BATCH_MAX", &mut self.ledger.batch_max)?;
+        set(get, "PURSE_LEDGER_QUEUE_MAX", &mut self.ledger.queue_max)?;
+        set(
+            get,
+            "PURSE_WALLET_IDLE_TIMEOUT_MS",
+            &mut self.wallets.idle_timeout_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WALLET_MAILBOX_MAX",
+            &mut self.wallets.mailbox_max,
+        )?;
+        set(
+            get,
+            "PURSE_WALLET_PENDING_MAX",
+            &mut self.wallets.pending_max,
+        )?;
+        Ok(())
+    }
+
+    /// Rejects values that would make the server misbehave rather than fail to start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return invalid("listen must be an IP address and port, such as 127.0.0.1:8080");
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return invalid(
+                    "database_url must start with sqlite:, postgres:// or postgresql://",
+                );
+            }
+        }
+        if !(1..=10_000).contains(&self.ledger.batch_max) {
+            return invalid("ledger.batch_max must be between 1 and 10000");
+        }
+        if self.ledger.queue_max < self.ledger.batch_max {
+            return invalid("ledger.queue_max must be at least ledger.batch_max");
+        }
+        if self.wallets.mailbox_max == 0 || self.wallets.pending_max == 0 {
+            return invalid("wallets.mailbox_max and wallets.pending_max must be at least 1");
+        }
+        if self.wallets.idle_timeout_ms == 0 {
+            return invalid("wallets.idle_timeout_ms must be at least 1");
+        }
+        if self.db_pool_max == 0 {
+            return invalid("db_pool_max must be at least 1");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.body_max_bytes) {
+            return invalid("body_max_bytes must be between 1024 and 16777216");
+        }
+        if let Some(token) = &self.admin_token {
+            if token.len() < 32 {
+                return invalid("admin_token must be at least 32 characters");
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL to connect to: the configured one, or the zero-config SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("purse.db").display()),
+        }
+    }
+}
+
+impl FromStr for Synchronous {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Synchronous, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "full" => Ok(Synchronous::Full),
+            "normal" => Ok(Synchronous::Normal),
+            _ => Err("expected full or normal".to_owned()),
+        }
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<LogFormat, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_owned()),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("db_pool_max", &self.db_pool_max)
+            .field("http_workers", &self.http_workers)
+            .field("body_max_bytes", &self.body_max_bytes)
+            .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
+            .field("log_format", &self.log_format)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field("ledger", &self.ledger)
+            .field("wallets", &self.wallets)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs: `postgres://app:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let mut config =
+            Config::from_toml("listen = \"127.0.0.1:9000\"\n[ledger]\nbatch_max = 10\n")
+                .expect("valid toml");
+        assert_eq!(config.listen, "127.0.0.1:9000");
+        assert_eq!(config.ledger.batch_max, 10);
+        config
+            .apply_env(|name| match name {
+                "PURSE_LEDGER_BATCH_MAX" => Some("20".to_owned()),
+                "PURSE_DATABASE_URL" => Some("postgres://u:secret@127.0.0.1/db".to_owned()),
+                _ => None,
+            })
+            .expect("valid env");
+        assert_eq!(config.ledger.batch_max, 20);
+        assert_eq!(config.listen, "127.0.0.1:9000");
+        config.validate().expect("valid config");
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[test]
+    fn zero_config_is_sqlite_under_data() {
+        let config = Config::default();
+        config.validate().expect("defaults are valid");
+        assert_eq!(config.database_url(), "sqlite://./data/purse.db");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_name() {
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|name| (name == "PURSE_DB_POOL_MAX").then(|| "many".to_owned()))
+            .expect_err("not a number");
+        assert!(err.to_string().contains("PURSE_DB_POOL_MAX"));
+        assert!(Config::from_toml("unknown_key = 1").is_err());
+        let config = Config {
+            listen: "nowhere".to_owned(),
+            ..Config::default()
+        };
+        assert_eq!(config.validate().expect_err("bad").code(), "config_invalid");
+    }
+}

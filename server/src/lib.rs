@@ -1,0 +1,26 @@
+//! `purse-server`: the Purse HTTP API (actix-web), the money path (actix actors over a
+//! double-entry, hash-chained ledger) and the operator CLI, as a library so that tests and
+//! benchmarks start the very same app in-process. The binary `purse` (`main.rs`) is a thin shell.
+//!
+//! Code map:
+//! - [`app`]: shared state, routes, middleware, server start and graceful shutdown.
+//! - [`config`]: the configuration (TOML file + `PURSE_*` environment), zero-config defaults.
+//! - [`db`]: the SQLite / PostgreSQL pool, embedded migrations, how one code base serves both.
+//! - [`error`]: the one public error, [`error::ApiError`], rendered as `application/problem+json`.
+//! - [`ids`]: prefixed random public ids (`usr_`, `wal_`, `txn_`, ...).
+//! - [`metrics`]: Prometheus metrics served at `/metrics`.
+//! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
+//! - [`identity`]: users, passwords, tokens, devices, request signatures.
+//! - [`cli`]: the `purse` sub-commands.
+//!
+//! It never holds money in floats and never writes SQL outside a storage module (`db`, `*/store.rs`).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ids;
+
+pub mod metrics;
+pub mod openapi;

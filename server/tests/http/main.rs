@@ -1,0 +1,6 @@
+//! HTTP tests: the real server started in-process on 127.0.0.1:0, driven over real HTTP, on
+//! SQLite (a temporary directory) and on PostgreSQL (a database with a random name per test).
+//! One binary with one module per topic and a shared `util`.
+
+mod operations;
+mod util;
