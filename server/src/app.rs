@@ -26,6 +26,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub metrics: Metrics,
+    /// Users, sessions, devices and request signatures.
+    pub identity: Arc<crate::identity::Identity>,
     /// The OpenAPI document, rendered once at start.
     openapi_json: Arc<String>,
 }
@@ -59,12 +61,19 @@ impl AppState {
     pub async fn start(config: Config) -> Result<AppState, StartError> {
         let db = Db::open(&config).await?;
         let metrics = Metrics::new();
+        let identity = crate::identity::Identity::start(
+            db.clone(),
+            crate::identity::IdentityConfig::default(),
+        )
+        .await
+        .map_err(|err| StartError::Other(format!("starting identity: {err}")))?;
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
             config: Arc::new(config),
             db,
             metrics,
+            identity,
             openapi_json: Arc::new(openapi_json),
         })
     }
@@ -93,7 +102,9 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
 }
 
 /// The `/v1` API: one line per area.
-fn configure_v1(_cfg: &mut web::ServiceConfig) {}
+fn configure_v1(cfg: &mut web::ServiceConfig) {
+    cfg.configure(crate::identity::http::routes);
+}
 
 /// A running HTTP server.
 pub struct Server {

@@ -29,5 +29,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     #[allow(unused_mut)]
     let mut doc = OperationsApi::openapi();
     // One line per area: doc.merge(crate::<area>::http::Api::openapi());
+    doc.merge(crate::identity::http::Api::openapi());
     doc
 }

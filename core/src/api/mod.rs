@@ -7,6 +7,8 @@
 //! Sub-modules hold the bodies of one area each (`identity`, `ledger`); this file holds what every
 //! area shares: the error body ([`Problem`]) and cursor pagination ([`PageQuery`], [`Page`]).
 
+pub mod identity;
+
 use serde::{Deserialize, Serialize};
 
 /// The media type of every error response (RFC 9457).

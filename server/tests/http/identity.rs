@@ -494,7 +494,8 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 
         // Concurrent use of one token: exactly one rotation wins, the family is then revoked.
         let racing = refresh_of(&other.json).to_owned();
-        let attempts = (0..6).map(|_| post(base, "/v1/auth/refresh", None, &json!({"refresh_token": racing})));
+        let racing_body = json!({"refresh_token": racing});
+        let attempts = (0..6).map(|_| post(base, "/v1/auth/refresh", None, &racing_body));
         let replies = futures_util::future::join_all(attempts).await;
         let wins = replies.iter().filter(|r| r.status == 200).count();
         assert_eq!(wins, 1, "{:?}", replies.iter().map(|r| &r.text).collect::<Vec<_>>());

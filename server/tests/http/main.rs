@@ -2,5 +2,6 @@
 //! SQLite (a temporary directory) and on PostgreSQL (a database with a random name per test).
 //! One binary with one module per topic and a shared `util`.
 
+mod identity;
 mod operations;
 mod util;
