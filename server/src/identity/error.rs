@@ -134,17 +134,36 @@ impl IdentityError {
     pub fn status(&self) -> u16 {
         use IdentityError::*;
         match self {
-            LoginIdMissing | LoginIdAmbiguous | EmailInvalid | PhoneInvalid
-            | PasswordTooShort { .. } | PasswordTooLong { .. } | DeviceKeyInvalid
+            LoginIdMissing
+            | LoginIdAmbiguous
+            | EmailInvalid
+            | PhoneInvalid
+            | PasswordTooShort { .. }
+            | PasswordTooLong { .. }
+            | DeviceKeyInvalid
             | DeviceNameInvalid { .. } => 400,
             AccountExists | DeviceKeyTaken | DeviceLimit { .. } => 409,
             LoginBackoff { .. } => 429,
             DeviceNotFound => 404,
-            CredentialsInvalid | TokenMissing | TokenMalformed | TokenAlgorithm
-            | TokenSignature | TokenExpired | TokenIssuer | TokenAudience | RefreshInvalid
-            | RefreshExpired | RefreshReused | RefreshRevoked | SignatureMissing { .. }
-            | SignatureMalformed { .. } | SignatureStale | SignatureReplayed
-            | SignatureInvalid | DeviceUnknown | DeviceRevoked => 401,
+            CredentialsInvalid
+            | TokenMissing
+            | TokenMalformed
+            | TokenAlgorithm
+            | TokenSignature
+            | TokenExpired
+            | TokenIssuer
+            | TokenAudience
+            | RefreshInvalid
+            | RefreshExpired
+            | RefreshReused
+            | RefreshRevoked
+            | SignatureMissing { .. }
+            | SignatureMalformed { .. }
+            | SignatureStale
+            | SignatureReplayed
+            | SignatureInvalid
+            | DeviceUnknown
+            | DeviceRevoked => 401,
             Busy => 503,
             Storage(_) | Internal(_) => 500,
         }
@@ -172,7 +191,9 @@ impl From<IdentityError> for ApiError {
         let status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match err {
-            IdentityError::Storage(source) => ApiError::internal(format_args!("identity storage: {source}")),
+            IdentityError::Storage(source) => {
+                ApiError::internal(format_args!("identity storage: {source}"))
+            }
             IdentityError::Internal(what) => ApiError::internal(what),
             IdentityError::DeviceNotFound => ApiError::not_found("device"),
             other => {
@@ -213,7 +234,10 @@ mod tests {
         ];
         let mut codes: Vec<&str> = all.iter().map(IdentityError::code).collect();
         for code in &codes {
-            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
         }
         for err in &all {
             assert_eq!(err.status(), 401, "{}", err.code());

@@ -97,16 +97,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for SignedDevice<T> {
             let headers = signature::parse_headers(|name| {
                 req.headers().get(name).map(|value| value.as_bytes())
             })?;
-            let body = body.await.map_err(|err| {
-                error::problem_for_status(err.as_response_error().status_code())
-            })?;
+            let body = body
+                .await
+                .map_err(|err| error::problem_for_status(err.as_response_error().status_code()))?;
             let identity = identity_of(&req)?;
             let path_and_query = req
                 .uri()
                 .path_and_query()
                 .map_or_else(|| req.uri().path(), |pq| pq.as_str());
             let device_id = identity
-                .check_signed_request(&user, req.method().as_str(), path_and_query, &body, &headers)
+                .check_signed_request(
+                    &user,
+                    req.method().as_str(),
+                    path_and_query,
+                    &body,
+                    &headers,
+                )
                 .await?;
             let parsed = serde_json::from_slice::<T>(&body).map_err(|err| {
                 ApiError::bad_request("body_invalid", format!("invalid JSON body: {err}"))

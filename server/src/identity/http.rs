@@ -88,7 +88,9 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
-    Ok(web::Json(state.identity.refresh(&body.refresh_token).await?))
+    Ok(web::Json(
+        state.identity.refresh(&body.refresh_token).await?,
+    ))
 }
 
 /// End a session: the one of the refresh token in the body, or, with an empty body, the one of
@@ -191,7 +193,9 @@ pub async fn get_device(
     user: AuthUser,
     path: web::Path<String>,
 ) -> Result<web::Json<Device>, ApiError> {
-    Ok(web::Json(state.identity.device(&user.user_id, &path).await?))
+    Ok(web::Json(
+        state.identity.device(&user.user_id, &path).await?,
+    ))
 }
 
 /// Revoke a device (a lost or replaced phone): it can sign nothing any more. Revoking twice is

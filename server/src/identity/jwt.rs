@@ -64,7 +64,11 @@ impl std::fmt::Debug for TokenSigner {
 }
 
 impl TokenSigner {
-    pub fn new(key: &ServerKey, issuer: &str, audience: &str) -> Result<TokenSigner, IdentityError> {
+    pub fn new(
+        key: &ServerKey,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<TokenSigner, IdentityError> {
         let der: Zeroizing<Vec<u8>> = key.pkcs8_der()?;
         let public_key = key.public_key_bytes();
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -95,7 +99,12 @@ impl TokenSigner {
     }
 
     /// Issues a token for `user_id` in session `sid`, valid from `now_s` for [`ACCESS_TTL_S`].
-    pub fn issue(&self, user_id: &str, sid: &str, now_s: u64) -> Result<IssuedToken, IdentityError> {
+    pub fn issue(
+        &self,
+        user_id: &str,
+        sid: &str,
+        now_s: u64,
+    ) -> Result<IssuedToken, IdentityError> {
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -172,7 +181,8 @@ struct RawHeader {
 /// Reads the protected header without trusting it: exactly `EdDSA`, and our key id when present.
 fn check_header(token: &str, kid: &str) -> Result<(), IdentityError> {
     let mut parts = token.split('.');
-    let (Some(head), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(head), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(IdentityError::TokenMalformed);
     };
@@ -197,7 +207,12 @@ mod tests {
     use data_encoding::BASE64URL_NOPAD as B64;
 
     fn signer() -> TokenSigner {
-        TokenSigner::new(&ServerKey::from_seed([7; 32]), DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap()
+        TokenSigner::new(
+            &ServerKey::from_seed([7; 32]),
+            DEFAULT_ISSUER,
+            DEFAULT_AUDIENCE,
+        )
+        .unwrap()
     }
 
     fn now_s() -> u64 {
@@ -226,7 +241,8 @@ mod tests {
         assert_eq!(claims.exp - claims.iat, 900);
         assert!(claims.jti.len() >= 16);
         let head = issued.token.split('.').next().unwrap();
-        let head: serde_json::Value = serde_json::from_slice(&B64.decode(head.as_bytes()).unwrap()).unwrap();
+        let head: serde_json::Value =
+            serde_json::from_slice(&B64.decode(head.as_bytes()).unwrap()).unwrap();
         assert_eq!(head["alg"], "EdDSA");
         assert_eq!(head["kid"], signer.kid());
     }
@@ -236,9 +252,15 @@ mod tests {
         let signer = signer();
         let claims = signer.claims_for("usr_1", "ses_1", now_s(), now_s() + 600);
         let token = forge(r#"{"alg":"none","typ":"JWT"}"#, &claims, b"");
-        assert!(matches!(signer.verify(&token), Err(IdentityError::TokenAlgorithm)));
+        assert!(matches!(
+            signer.verify(&token),
+            Err(IdentityError::TokenAlgorithm)
+        ));
         let token = format!("{}.", token.trim_end_matches('.'));
-        assert!(matches!(signer.verify(&token), Err(IdentityError::TokenAlgorithm)));
+        assert!(matches!(
+            signer.verify(&token),
+            Err(IdentityError::TokenAlgorithm)
+        ));
     }
 
     #[test]
@@ -251,25 +273,39 @@ mod tests {
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&signer.public_key_bytes()).unwrap();
         mac.update(format!("{head}.{body}").as_bytes());
         let token = format!("{head}.{body}.{}", B64.encode(&mac.finalize().into_bytes()));
-        assert!(matches!(signer.verify(&token), Err(IdentityError::TokenAlgorithm)));
+        assert!(matches!(
+            signer.verify(&token),
+            Err(IdentityError::TokenAlgorithm)
+        ));
     }
 
     #[test]
     fn expired_wrong_issuer_wrong_audience_are_rejected() {
         let signer = signer();
         let now = now_s();
-        let expired = signer.sign(&signer.claims_for("usr_1", "s", now - 1000, now - 1)).unwrap();
-        assert!(matches!(signer.verify(&expired), Err(IdentityError::TokenExpired)));
+        let expired = signer
+            .sign(&signer.claims_for("usr_1", "s", now - 1000, now - 1))
+            .unwrap();
+        assert!(matches!(
+            signer.verify(&expired),
+            Err(IdentityError::TokenExpired)
+        ));
 
         let mut claims = signer.claims_for("usr_1", "s", now, now + 600);
         claims.iss = "evil".into();
         let token = signer.sign(&claims).unwrap();
-        assert!(matches!(signer.verify(&token), Err(IdentityError::TokenIssuer)));
+        assert!(matches!(
+            signer.verify(&token),
+            Err(IdentityError::TokenIssuer)
+        ));
 
         let mut claims = signer.claims_for("usr_1", "s", now, now + 600);
         claims.aud = "other-api".into();
         let token = signer.sign(&claims).unwrap();
-        assert!(matches!(signer.verify(&token), Err(IdentityError::TokenAudience)));
+        assert!(matches!(
+            signer.verify(&token),
+            Err(IdentityError::TokenAudience)
+        ));
     }
 
     #[test]
@@ -277,37 +313,72 @@ mod tests {
         let signer = signer();
         let token = signer.issue("usr_1", "ses_1", now_s()).unwrap().token;
         let parts: Vec<&str> = token.split('.').collect();
-        let mut claims: Claims = serde_json::from_slice(&B64.decode(parts[1].as_bytes()).unwrap()).unwrap();
+        let mut claims: Claims =
+            serde_json::from_slice(&B64.decode(parts[1].as_bytes()).unwrap()).unwrap();
         claims.sub = "usr_2".into();
-        let tampered = format!("{}.{}.{}", parts[0], B64.encode(&serde_json::to_vec(&claims).unwrap()), parts[2]);
-        assert!(matches!(signer.verify(&tampered), Err(IdentityError::TokenSignature)));
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            B64.encode(&serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
+        assert!(matches!(
+            signer.verify(&tampered),
+            Err(IdentityError::TokenSignature)
+        ));
 
         let mut sig = B64.decode(parts[2].as_bytes()).unwrap();
         sig[0] ^= 1;
         let tampered = format!("{}.{}.{}", parts[0], parts[1], B64.encode(&sig));
-        assert!(matches!(signer.verify(&tampered), Err(IdentityError::TokenSignature)));
+        assert!(matches!(
+            signer.verify(&tampered),
+            Err(IdentityError::TokenSignature)
+        ));
     }
 
     #[test]
     fn token_of_another_server_key_is_rejected() {
-        let other = TokenSigner::new(&ServerKey::from_seed([8; 32]), DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        let other = TokenSigner::new(
+            &ServerKey::from_seed([8; 32]),
+            DEFAULT_ISSUER,
+            DEFAULT_AUDIENCE,
+        )
+        .unwrap();
         let token = other.issue("usr_1", "ses_1", now_s()).unwrap().token;
-        assert!(matches!(signer().verify(&token), Err(IdentityError::TokenSignature)));
+        assert!(matches!(
+            signer().verify(&token),
+            Err(IdentityError::TokenSignature)
+        ));
         // Even with our kid forged into the header, the signature does not verify.
         let claims = other.claims_for("usr_1", "s", now_s(), now_s() + 600);
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(signer().kid().to_owned());
         let token = jsonwebtoken::encode(&header, &claims, &other.encoding).unwrap();
-        assert!(matches!(signer().verify(&token), Err(IdentityError::TokenSignature)));
+        assert!(matches!(
+            signer().verify(&token),
+            Err(IdentityError::TokenSignature)
+        ));
     }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         let signer = signer();
-        for bad in ["", "abc", "a.b", "a.b.c", "a.b.c.d", "...", "eyJhbGciOiJFZERTQSJ9.e30.", &"x".repeat(5000)] {
+        for bad in [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c",
+            "a.b.c.d",
+            "...",
+            "eyJhbGciOiJFZERTQSJ9.e30.",
+            &"x".repeat(5000),
+        ] {
             let err = signer.verify(bad).unwrap_err();
             assert!(
-                matches!(err, IdentityError::TokenMalformed | IdentityError::TokenSignature),
+                matches!(
+                    err,
+                    IdentityError::TokenMalformed | IdentityError::TokenSignature
+                ),
                 "{bad:?}: {err:?}"
             );
         }

@@ -90,7 +90,9 @@ impl DeviceKey {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<DeviceKey, IdentityError> {
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| IdentityError::DeviceKeyInvalid)?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| IdentityError::DeviceKeyInvalid)?;
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| IdentityError::DeviceKeyInvalid)?;
         if key.is_weak() {
             return Err(IdentityError::DeviceKeyInvalid);
@@ -130,7 +132,10 @@ mod tests {
         let key = ServerKey::generate();
         let again = ServerKey::from_seed(*key.seed());
         assert_eq!(key.public_key_bytes(), again.public_key_bytes());
-        assert_ne!(ServerKey::generate().public_key_bytes(), key.public_key_bytes());
+        assert_ne!(
+            ServerKey::generate().public_key_bytes(),
+            key.public_key_bytes()
+        );
         let der = key.pkcs8_der().unwrap();
         // PKCS#8 (v1 is 48 bytes, v2 adds the public key) carries the seed as its private key.
         assert!(der.len() >= 48);
@@ -141,7 +146,10 @@ mod tests {
     fn debug_shows_kid_not_seed() {
         let key = ServerKey::from_seed([1; 32]);
         let text = format!("{key:?}");
-        assert_eq!(text, format!("ServerKey(kid={})", key_id_hex(&key.public_key_bytes())));
+        assert_eq!(
+            text,
+            format!("ServerKey(kid={})", key_id_hex(&key.public_key_bytes()))
+        );
         assert_eq!(key_id_hex(&key.public_key_bytes()).len(), 16);
     }
 
@@ -160,7 +168,10 @@ mod tests {
         assert_eq!(key.to_text(), text);
         let sig = secret.sign(b"hello").to_bytes();
         key.verify(b"hello", &sig).unwrap();
-        assert!(matches!(key.verify(b"hellp", &sig), Err(IdentityError::SignatureInvalid)));
+        assert!(matches!(
+            key.verify(b"hellp", &sig),
+            Err(IdentityError::SignatureInvalid)
+        ));
 
         // Wrong length, bad alphabet, padding, the identity point (small order).
         let identity = data_encoding::BASE64URL_NOPAD.encode(&{
@@ -168,8 +179,17 @@ mod tests {
             b[0] = 1;
             b
         });
-        for bad in ["", "abc", &format!("{text}="), &text.replace(|_: char| true, "*"), &identity] {
-            assert!(matches!(DeviceKey::parse(bad), Err(IdentityError::DeviceKeyInvalid)), "{bad:?}");
+        for bad in [
+            "",
+            "abc",
+            &format!("{text}="),
+            &text.replace(|_: char| true, "*"),
+            &identity,
+        ] {
+            assert!(
+                matches!(DeviceKey::parse(bad), Err(IdentityError::DeviceKeyInvalid)),
+                "{bad:?}"
+            );
         }
     }
 }

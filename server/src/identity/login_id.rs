@@ -79,8 +79,7 @@ impl LoginId {
             }
         }
         let count = digits.len() - 1;
-        if !(PHONE_DIGITS_MIN..=PHONE_DIGITS_MAX).contains(&count) || digits[1..].starts_with('0')
-        {
+        if !(PHONE_DIGITS_MIN..=PHONE_DIGITS_MAX).contains(&count) || digits[1..].starts_with('0') {
             return Err(IdentityError::PhoneInvalid);
         }
         Ok(LoginId::Phone(digits))
@@ -168,7 +167,11 @@ mod tests {
             ("0044 20 7946 0958", "+442079460958"),
             ("+6834002", "+6834002"),
         ] {
-            assert_eq!(LoginId::phone(raw).unwrap(), LoginId::Phone(want.into()), "{raw}");
+            assert_eq!(
+                LoginId::phone(raw).unwrap(),
+                LoginId::Phone(want.into()),
+                "{raw}"
+            );
         }
     }
 
@@ -204,7 +207,9 @@ mod tests {
             Err(IdentityError::LoginIdAmbiguous)
         ));
         assert_eq!(
-            LoginId::from_parts(None, Some("+14155550100")).unwrap().backoff_key(),
+            LoginId::from_parts(None, Some("+14155550100"))
+                .unwrap()
+                .backoff_key(),
             "phone:+14155550100"
         );
     }

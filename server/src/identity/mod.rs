@@ -229,13 +229,16 @@ impl Identity {
             Some(user) => {
                 let phc = user.password_hash.clone();
                 let attempt = attempt.clone();
-                let verdict = self.hashing(move || password::verify(&attempt, &phc)).await?;
+                let verdict = self
+                    .hashing(move || password::verify(&attempt, &phc))
+                    .await?;
                 (verdict, Some(user))
             }
             None => {
                 // Same work as a real check, so timing does not reveal which accounts exist.
                 let attempt = attempt.clone();
-                self.hashing(move || password::verify_dummy(&attempt)).await?;
+                self.hashing(move || password::verify_dummy(&attempt))
+                    .await?;
                 (Verdict::Mismatch, None)
             }
         };
@@ -360,7 +363,9 @@ impl Identity {
     pub async fn user(&self, user_id: &str) -> Result<User, IdentityError> {
         let user = store::user_by_id(&self.db, user_id)
             .await?
-            .ok_or(IdentityError::Internal("token names a user that does not exist"))?;
+            .ok_or(IdentityError::Internal(
+                "token names a user that does not exist",
+            ))?;
         Ok(User {
             id: user.id,
             email: user.email,
@@ -371,7 +376,9 @@ impl Identity {
 
     /// The id of the user with this email or phone, for transfers addressed to a person.
     pub async fn find_user(&self, login: &LoginId) -> Result<Option<String>, IdentityError> {
-        Ok(store::user_by_login(&self.db, login).await?.map(|user| user.id))
+        Ok(store::user_by_login(&self.db, login)
+            .await?
+            .map(|user| user.id))
     }
 
     /// The public half of the token key, for `GET /v1/auth/keys`.
@@ -431,7 +438,11 @@ impl Identity {
         device_view(&row)
     }
 
-    pub async fn revoke_device(&self, user_id: &str, device_id: &str) -> Result<Device, IdentityError> {
+    pub async fn revoke_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+    ) -> Result<Device, IdentityError> {
         if !ids::is_valid(IdKind::Device, device_id) {
             return Err(IdentityError::DeviceNotFound);
         }

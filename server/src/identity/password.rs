@@ -93,7 +93,10 @@ pub fn verify(attempt: &str, phc: &str) -> Verdict {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return Verdict::Mismatch;
     };
-    if argon2().verify_password(attempt.as_bytes(), &parsed).is_err() {
+    if argon2()
+        .verify_password(attempt.as_bytes(), &parsed)
+        .is_err()
+    {
         return Verdict::Mismatch;
     }
     let current = parsed.algorithm.as_str() == "argon2id"
@@ -176,7 +179,10 @@ mod tests {
     #[test]
     fn garbage_stored_hash_never_matches() {
         assert_eq!(verify("anything at all", ""), Verdict::Mismatch);
-        assert_eq!(verify("anything at all", "$argon2id$garbage"), Verdict::Mismatch);
+        assert_eq!(
+            verify("anything at all", "$argon2id$garbage"),
+            Verdict::Mismatch
+        );
         assert_eq!(verify("", "plaintext"), Verdict::Mismatch);
         verify_dummy("anything at all");
     }

@@ -34,7 +34,7 @@ pub fn hash_presented(text: &str) -> Result<[u8; 32], IdentityError> {
     let well_formed = text.len() == REFRESH_TOKEN_CHARS
         && text.starts_with(PREFIX)
         && data_encoding::BASE64URL_NOPAD
-            .decode(text[PREFIX.len()..].as_bytes())
+            .decode(&text.as_bytes()[PREFIX.len()..])
             .is_ok_and(|b| b.len() == 32);
     if !well_formed {
         return Err(IdentityError::RefreshInvalid);
@@ -72,7 +72,10 @@ mod tests {
             &good.text.replacen("rt_", "xx_", 1),
             &format!("rt_{}", "*".repeat(43)),
         ] {
-            assert!(matches!(hash_presented(bad), Err(IdentityError::RefreshInvalid)), "{bad:?}");
+            assert!(
+                matches!(hash_presented(bad), Err(IdentityError::RefreshInvalid)),
+                "{bad:?}"
+            );
         }
     }
 }

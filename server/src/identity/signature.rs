@@ -5,8 +5,8 @@
 //! under a unique constraint).
 
 use purse_core::api::identity::{
-    DEVICE_SIGNATURE_WINDOW_MS, HEADER_DEVICE_ID, HEADER_NONCE, HEADER_SIGNATURE,
-    HEADER_TIMESTAMP, NONCE_CHARS_MAX, NONCE_CHARS_MIN, device_signature_message,
+    DEVICE_SIGNATURE_WINDOW_MS, HEADER_DEVICE_ID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    NONCE_CHARS_MAX, NONCE_CHARS_MIN, device_signature_message,
 };
 
 use super::error::IdentityError;
@@ -40,7 +40,9 @@ pub fn parse_headers<'a>(
     let device_id = header(HEADER_DEVICE_ID)?;
     let id_ok = !device_id.is_empty()
         && device_id.len() <= DEVICE_ID_CHARS_MAX
-        && device_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        && device_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !id_ok {
         return Err(IdentityError::SignatureMalformed {
             header: HEADER_DEVICE_ID,
@@ -161,15 +163,35 @@ mod tests {
         let secret = SigningKey::from_bytes(&[9; 32]);
         let key = DeviceKey::from_bytes(secret.verifying_key().as_bytes()).unwrap();
         let body = br#"{"amount":"1.00"}"#;
-        let map = headers_for(&secret, "POST", "/v1/transfers?x=1", body, 1_000, NONCE, "dev_a");
+        let map = headers_for(
+            &secret,
+            "POST",
+            "/v1/transfers?x=1",
+            body,
+            1_000,
+            NONCE,
+            "dev_a",
+        );
         let parsed = parse(&map).unwrap();
         verify(&key, "POST", "/v1/transfers?x=1", body, &parsed).unwrap();
 
         let err = |r: Result<(), IdentityError>| matches!(r, Err(IdentityError::SignatureInvalid));
         assert!(err(verify(&key, "PUT", "/v1/transfers?x=1", body, &parsed)));
-        assert!(err(verify(&key, "POST", "/v1/transfers?x=2", body, &parsed)));
+        assert!(err(verify(
+            &key,
+            "POST",
+            "/v1/transfers?x=2",
+            body,
+            &parsed
+        )));
         assert!(err(verify(&key, "POST", "/v1/transfers", body, &parsed)));
-        assert!(err(verify(&key, "POST", "/v1/transfers?x=1", br#"{"amount":"9.00"}"#, &parsed)));
+        assert!(err(verify(
+            &key,
+            "POST",
+            "/v1/transfers?x=1",
+            br#"{"amount":"9.00"}"#,
+            &parsed
+        )));
         let mut other = parsed.clone();
         other.timestamp_ms += 1;
         assert!(err(verify(&key, "POST", "/v1/transfers?x=1", body, &other)));
@@ -182,14 +204,25 @@ mod tests {
 
         let wrong = SigningKey::from_bytes(&[10; 32]);
         let wrong_key = DeviceKey::from_bytes(wrong.verifying_key().as_bytes()).unwrap();
-        assert!(err(verify(&wrong_key, "POST", "/v1/transfers?x=1", body, &parsed)));
+        assert!(err(verify(
+            &wrong_key,
+            "POST",
+            "/v1/transfers?x=1",
+            body,
+            &parsed
+        )));
     }
 
     #[test]
     fn missing_and_malformed_headers_are_named() {
         let secret = SigningKey::from_bytes(&[9; 32]);
         let good = headers_for(&secret, "POST", "/", b"", 1, NONCE, "dev_a");
-        for name in [HEADER_DEVICE_ID, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE] {
+        for name in [
+            HEADER_DEVICE_ID,
+            HEADER_TIMESTAMP,
+            HEADER_NONCE,
+            HEADER_SIGNATURE,
+        ] {
             let mut map = good.clone();
             map.remove(name);
             match parse(&map) {
@@ -233,8 +266,14 @@ mod tests {
             .split("## Device request signature")
             .nth(1)
             .expect("the doc has a Device request signature section");
-        let vector = section.split("### Test vector").nth(1).expect("a test vector");
-        let mut blocks = vector.split("```text\n").skip(1).map(|b| b.split("```").next().unwrap());
+        let vector = section
+            .split("### Test vector")
+            .nth(1)
+            .expect("a test vector");
+        let mut blocks = vector
+            .split("```text\n")
+            .skip(1)
+            .map(|b| b.split("```").next().unwrap());
         let fields: HashMap<&str, &str> = blocks
             .next()
             .expect("the key = value block")
@@ -264,8 +303,15 @@ mod tests {
             field("nonce"),
             field("device_id"),
         );
-        assert_eq!(String::from_utf8(message.clone()).unwrap(), message_block.trim_end_matches('\n'));
-        let body_line = std::str::from_utf8(&message).unwrap().lines().nth(3).unwrap();
+        assert_eq!(
+            String::from_utf8(message.clone()).unwrap(),
+            message_block.trim_end_matches('\n')
+        );
+        let body_line = std::str::from_utf8(&message)
+            .unwrap()
+            .lines()
+            .nth(3)
+            .unwrap();
         assert_eq!(body_line, field("body_sha256"));
         let signature = B64.encode(&secret.sign(&message).to_bytes());
         assert_eq!(signature, field("signature"));
@@ -278,7 +324,14 @@ mod tests {
             (HEADER_SIGNATURE, field("signature").as_bytes().to_vec()),
         ]);
         let headers = parse(&map).unwrap();
-        verify(&key, field("method"), field("path_and_query"), body, &headers).unwrap();
+        verify(
+            &key,
+            field("method"),
+            field("path_and_query"),
+            body,
+            &headers,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -287,8 +340,17 @@ mod tests {
         check_fresh(now, now).unwrap();
         check_fresh(now - 300_000, now).unwrap();
         check_fresh(now + 300_000, now).unwrap();
-        assert!(matches!(check_fresh(now - 300_001, now), Err(IdentityError::SignatureStale)));
-        assert!(matches!(check_fresh(now + 300_001, now), Err(IdentityError::SignatureStale)));
-        assert!(matches!(check_fresh(0, now), Err(IdentityError::SignatureStale)));
+        assert!(matches!(
+            check_fresh(now - 300_001, now),
+            Err(IdentityError::SignatureStale)
+        ));
+        assert!(matches!(
+            check_fresh(now + 300_001, now),
+            Err(IdentityError::SignatureStale)
+        ));
+        assert!(matches!(
+            check_fresh(0, now),
+            Err(IdentityError::SignatureStale)
+        ));
     }
 }

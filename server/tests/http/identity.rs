@@ -73,7 +73,9 @@ async fn call(
 
 async fn post(base: &str, path: &str, token: Option<&str>, body: &Value) -> Reply {
     let body = serde_json::to_vec(body).unwrap();
-    call(base, "POST", path, token, &[], Some(&body)).await.reply
+    call(base, "POST", path, token, &[], Some(&body))
+        .await
+        .reply
 }
 
 async fn get_auth(base: &str, path: &str, token: &str) -> Reply {
@@ -82,7 +84,13 @@ async fn get_auth(base: &str, path: &str, token: &str) -> Reply {
 
 /// Signs up `email` and returns the token response.
 async fn signup(base: &str, email: &str) -> Value {
-    let reply = post(base, "/v1/auth/signup", None, &json!({"email": email, "password": PASSWORD})).await;
+    let reply = post(
+        base,
+        "/v1/auth/signup",
+        None,
+        &json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     reply.json
 }
@@ -122,11 +130,15 @@ async fn server_signer(server: &TestServer, issuer: &str, audience: &str) -> Tok
     let sql = "SELECT secret_seed FROM server_keys WHERE purpose = 'access_token'";
     let seed: Vec<u8> = match server.backend {
         Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&server.database_url).await.unwrap();
+            let mut conn = sqlx::SqliteConnection::connect(&server.database_url)
+                .await
+                .unwrap();
             sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
         }
         Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
+            let mut conn = sqlx::PgConnection::connect(&server.database_url)
+                .await
+                .unwrap();
             sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
         }
     };
@@ -138,11 +150,15 @@ async fn server_signer(server: &TestServer, issuer: &str, audience: &str) -> Tok
 async fn query_texts(server: &TestServer, sql: &str) -> Vec<String> {
     match server.backend {
         Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&server.database_url).await.unwrap();
+            let mut conn = sqlx::SqliteConnection::connect(&server.database_url)
+                .await
+                .unwrap();
             sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
         }
         Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
+            let mut conn = sqlx::PgConnection::connect(&server.database_url)
+                .await
+                .unwrap();
             sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
         }
     }
@@ -202,7 +218,10 @@ fn sign(
         ("purse-device-id", device_id.to_owned()),
         ("purse-timestamp", timestamp_ms.to_string()),
         ("purse-nonce", nonce.to_owned()),
-        ("purse-signature", B64.encode(&secret.sign(&message).to_bytes())),
+        (
+            "purse-signature",
+            B64.encode(&secret.sign(&message).to_bytes()),
+        ),
     ]
 }
 
@@ -275,7 +294,8 @@ impl ProbeServer {
 
 impl Drop for ProbeServer {
     fn drop(&mut self) {
-        let _ = self.handle.stop(true);
+        // The stop command is sent at once; joining the thread waits for the drain.
+        drop(self.handle.stop(true));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -304,30 +324,78 @@ async fn signup_login_and_me() {
         assert_eq!(me.json["id"], tokens["user_id"]);
 
         // Phone sign-up, normalised to E.164; login with another spelling of the same number.
-        let reply = post(base, "/v1/auth/signup", None, &json!({"phone": "+1 (415) 555-0100", "password": PASSWORD})).await;
+        let reply = post(
+            base,
+            "/v1/auth/signup",
+            None,
+            &json!({"phone": "+1 (415) 555-0100", "password": PASSWORD}),
+        )
+        .await;
         assert_eq!(reply.status, 201, "{}", reply.text);
         let phone_user = reply.json["user_id"].clone();
-        let reply = post(base, "/v1/auth/login", None, &json!({"phone": "0014155550100", "password": PASSWORD})).await;
+        let reply = post(
+            base,
+            "/v1/auth/login",
+            None,
+            &json!({"phone": "0014155550100", "password": PASSWORD}),
+        )
+        .await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         assert_eq!(reply.json["user_id"], phone_user);
         let me = get_auth(base, "/v1/me", reply.json["access_token"].as_str().unwrap()).await;
         assert_eq!(me.json["phone"], "+14155550100");
 
         // Duplicates, in any letter case or spelling: 409.
-        let dup = post(base, "/v1/auth/signup", None, &json!({"email": "ANA.SILVA@example.com", "password": PASSWORD})).await;
+        let dup = post(
+            base,
+            "/v1/auth/signup",
+            None,
+            &json!({"email": "ANA.SILVA@example.com", "password": PASSWORD}),
+        )
+        .await;
         assert_problem(&dup, 409, "account_exists");
-        let dup = post(base, "/v1/auth/signup", None, &json!({"phone": "+14155550100", "password": PASSWORD})).await;
+        let dup = post(
+            base,
+            "/v1/auth/signup",
+            None,
+            &json!({"phone": "+14155550100", "password": PASSWORD}),
+        )
+        .await;
         assert_problem(&dup, 409, "account_exists");
 
         // Validation failures, each with its code.
         for (body, status, code) in [
-            (json!({"email": "not-an-email", "password": PASSWORD}), 400, "email_invalid"),
-            (json!({"phone": "4155550100", "password": PASSWORD}), 400, "phone_invalid"),
-            (json!({"email": "bo@example.com", "password": "short"}), 400, "password_too_short"),
-            (json!({"email": "bo@example.com", "password": "x".repeat(129)}), 400, "password_too_long"),
-            (json!({"email": "bo@example.com", "phone": "+14155550199", "password": PASSWORD}), 400, "login_id_ambiguous"),
+            (
+                json!({"email": "not-an-email", "password": PASSWORD}),
+                400,
+                "email_invalid",
+            ),
+            (
+                json!({"phone": "4155550100", "password": PASSWORD}),
+                400,
+                "phone_invalid",
+            ),
+            (
+                json!({"email": "bo@example.com", "password": "short"}),
+                400,
+                "password_too_short",
+            ),
+            (
+                json!({"email": "bo@example.com", "password": "x".repeat(129)}),
+                400,
+                "password_too_long",
+            ),
+            (
+                json!({"email": "bo@example.com", "phone": "+14155550199", "password": PASSWORD}),
+                400,
+                "login_id_ambiguous",
+            ),
             (json!({"password": PASSWORD}), 400, "login_id_missing"),
-            (json!({"email": "bo@example.com", "password": PASSWORD, "admin": true}), 400, "body_invalid"),
+            (
+                json!({"email": "bo@example.com", "password": PASSWORD, "admin": true}),
+                400,
+                "body_invalid",
+            ),
             (json!({"email": "bo@example.com"}), 400, "body_invalid"),
         ] {
             let reply = post(base, "/v1/auth/signup", None, &body).await;
@@ -335,18 +403,36 @@ async fn signup_login_and_me() {
         }
 
         // SQL-shaped text is data: stored verbatim, harmless.
-        let sly = "o'brien--;drop.table@example.com";
+        let sly = "x'or'1'='1--@example.com";
         let tokens_sly = signup(base, sly).await;
         let me = get_auth(base, "/v1/me", token(&tokens_sly)).await;
         assert_eq!(me.json["email"], sly);
 
         // Login failures: wrong password and unknown account look the same.
-        let wrong = post(base, "/v1/auth/login", None, &json!({"email": "ana.silva@example.com", "password": "wrong password!"})).await;
+        let wrong = post(
+            base,
+            "/v1/auth/login",
+            None,
+            &json!({"email": "ana.silva@example.com", "password": "wrong password!"}),
+        )
+        .await;
         assert_problem(&wrong, 401, "credentials_invalid");
-        let unknown = post(base, "/v1/auth/login", None, &json!({"email": "nobody@example.com", "password": PASSWORD})).await;
+        let unknown = post(
+            base,
+            "/v1/auth/login",
+            None,
+            &json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await;
         assert_problem(&unknown, 401, "credentials_invalid");
         assert_eq!(wrong.json["detail"], unknown.json["detail"]);
-        let ok = post(base, "/v1/auth/login", None, &json!({"email": "Ana.Silva@example.com", "password": PASSWORD})).await;
+        let ok = post(
+            base,
+            "/v1/auth/login",
+            None,
+            &json!({"email": "Ana.Silva@example.com", "password": PASSWORD}),
+        )
+        .await;
         assert_eq!(ok.status, 200, "{}", ok.text);
         assert_eq!(ok.json["user_id"], tokens["user_id"]);
         assert_ne!(ok.json["refresh_token"], tokens["refresh_token"]);
@@ -355,7 +441,10 @@ async fn signup_login_and_me() {
         let hashes = query_texts(&server, "SELECT password_hash FROM users").await;
         assert_eq!(hashes.len(), 3);
         for hash in &hashes {
-            assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+            assert!(
+                hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+                "{hash}"
+            );
             assert!(!hash.contains(PASSWORD));
         }
         // Refresh tokens are stored hashed only.
@@ -378,13 +467,18 @@ async fn jwt_attacks_are_refused() {
         let good = token(&tokens).to_owned();
         assert_eq!(get_auth(base, "/v1/me", &good).await.status, 200);
 
-        let keys = call(base, "GET", "/v1/auth/keys", None, &[], None).await.reply;
+        let keys = call(base, "GET", "/v1/auth/keys", None, &[], None)
+            .await
+            .reply;
         assert_eq!(keys.json["alg"], "EdDSA");
-        let public_key = B64.decode(keys.json["public_key"].as_str().unwrap().as_bytes()).unwrap();
+        let public_key = B64
+            .decode(keys.json["public_key"].as_str().unwrap().as_bytes())
+            .unwrap();
         let kid = keys.json["kid"].as_str().unwrap().to_owned();
 
         let parts: Vec<&str> = good.split('.').collect();
-        let claims: Value = serde_json::from_slice(&B64.decode(parts[1].as_bytes()).unwrap()).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&B64.decode(parts[1].as_bytes()).unwrap()).unwrap();
         assert_eq!(claims["iss"], "purse");
         assert_eq!(claims["aud"], "purse-api");
         assert_eq!(claims["sub"], user_id);
@@ -397,7 +491,11 @@ async fn jwt_attacks_are_refused() {
         let none = format!("{none_head}.{}.", parts[1]);
         let mut attacks: Vec<(String, &str, &str)> = vec![
             (none.clone(), "token_algorithm_rejected", "alg none"),
-            (format!("{none_head}.{}.{}", parts[1], parts[2]), "token_algorithm_rejected", "alg none + sig"),
+            (
+                format!("{none_head}.{}.{}", parts[1], parts[2]),
+                "token_algorithm_rejected",
+                "alg none + sig",
+            ),
         ];
 
         // HS256 keyed with the server's public key (the classic key-confusion attack).
@@ -407,28 +505,54 @@ async fn jwt_attacks_are_refused() {
             let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&public_key).unwrap();
             mac.update(format!("{head}.{}", parts[1]).as_bytes());
             let sig = B64.encode(&mac.finalize().into_bytes());
-            attacks.push((format!("{head}.{}.{sig}", parts[1]), "token_algorithm_rejected", "HS256"));
+            attacks.push((
+                format!("{head}.{}.{sig}", parts[1]),
+                "token_algorithm_rejected",
+                "HS256",
+            ));
         }
 
         // Valid signatures by the real key over bad claims.
         let signer = server_signer(&server, "purse", "purse-api").await;
         let now = now_s();
-        let expired = signer.sign(&signer.claims_for(&user_id, "ses_x", now - 2000, now - 1000)).unwrap();
+        let expired = signer
+            .sign(&signer.claims_for(&user_id, "ses_x", now - 2000, now - 1000))
+            .unwrap();
         attacks.push((expired, "token_expired", "expired"));
         let evil_iss = server_signer(&server, "evil", "purse-api").await;
-        attacks.push((evil_iss.issue(&user_id, "ses_x", now).unwrap().token, "token_issuer_invalid", "issuer"));
+        attacks.push((
+            evil_iss.issue(&user_id, "ses_x", now).unwrap().token,
+            "token_issuer_invalid",
+            "issuer",
+        ));
         let other_aud = server_signer(&server, "purse", "someone-else").await;
-        attacks.push((other_aud.issue(&user_id, "ses_x", now).unwrap().token, "token_audience_invalid", "audience"));
+        attacks.push((
+            other_aud.issue(&user_id, "ses_x", now).unwrap().token,
+            "token_audience_invalid",
+            "audience",
+        ));
 
         // Tampering: another user in the payload; a flipped signature bit; a foreign key.
         let mut forged = claims.clone();
         forged["sub"] = json!("usr_0000000000000000000000aa");
-        attacks.push((format!("{}.{}.{}", parts[0], b64_json(&forged), parts[2]), "token_signature_invalid", "payload"));
+        attacks.push((
+            format!("{}.{}.{}", parts[0], b64_json(&forged), parts[2]),
+            "token_signature_invalid",
+            "payload",
+        ));
         let mut sig = B64.decode(parts[2].as_bytes()).unwrap();
         sig[10] ^= 0x40;
-        attacks.push((format!("{}.{}.{}", parts[0], parts[1], B64.encode(&sig)), "token_signature_invalid", "signature"));
+        attacks.push((
+            format!("{}.{}.{}", parts[0], parts[1], B64.encode(&sig)),
+            "token_signature_invalid",
+            "signature",
+        ));
         let foreign = TokenSigner::new(&ServerKey::generate(), "purse", "purse-api").unwrap();
-        attacks.push((foreign.issue(&user_id, "ses_x", now).unwrap().token, "token_signature_invalid", "foreign key"));
+        attacks.push((
+            foreign.issue(&user_id, "ses_x", now).unwrap().token,
+            "token_signature_invalid",
+            "foreign key",
+        ));
         attacks.push(("not.a.jwt".to_owned(), "token_malformed", "garbage"));
 
         for (attack, code, what) in &attacks {
@@ -443,7 +567,16 @@ async fn jwt_attacks_are_refused() {
         // No header, and a header of another scheme.
         let reply = call(base, "GET", "/v1/me", None, &[], None).await.reply;
         assert_problem(&reply, 401, "token_missing");
-        let reply = call(base, "GET", "/v1/me", None, &[("authorization", format!("Basic {good}"))], None).await.reply;
+        let reply = call(
+            base,
+            "GET",
+            "/v1/me",
+            None,
+            &[("authorization", format!("Basic {good}"))],
+            None,
+        )
+        .await
+        .reply;
         assert_problem(&reply, 401, "token_malformed");
         // And the genuine token still works.
         assert_eq!(get_auth(base, "/v1/me", &good).await.status, 200);
@@ -462,35 +595,105 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         };
         let base = server.base.as_str();
         let first = signup(base, "rita@example.com").await;
-        let other_session = post(base, "/v1/auth/login", None, &json!({"email": "rita@example.com", "password": PASSWORD})).await.json;
+        let other_session = post(
+            base,
+            "/v1/auth/login",
+            None,
+            &json!({"email": "rita@example.com", "password": PASSWORD}),
+        )
+        .await
+        .json;
 
         let r1 = refresh_of(&first).to_owned();
-        let second = post(base, "/v1/auth/refresh", None, &json!({"refresh_token": r1})).await;
+        let second = post(
+            base,
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": r1}),
+        )
+        .await;
         assert_eq!(second.status, 200, "{}", second.text);
         let r2 = refresh_of(&second.json).to_owned();
         assert_ne!(r1, r2);
-        assert_eq!(get_auth(base, "/v1/me", token(&second.json)).await.status, 200);
-        let third = post(base, "/v1/auth/refresh", None, &json!({"refresh_token": r2})).await;
+        assert_eq!(
+            get_auth(base, "/v1/me", token(&second.json)).await.status,
+            200
+        );
+        let third = post(
+            base,
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": r2}),
+        )
+        .await;
         assert_eq!(third.status, 200, "{}", third.text);
         let r3 = refresh_of(&third.json).to_owned();
 
         // A thief replays r1 (already rotated): the whole family dies, r3 included.
-        let reuse = post(base, "/v1/auth/refresh", None, &json!({"refresh_token": r1})).await;
+        let reuse = post(
+            base,
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": r1}),
+        )
+        .await;
         assert_problem(&reuse, 401, "refresh_token_reused");
-        let after = post(base, "/v1/auth/refresh", None, &json!({"refresh_token": r3})).await;
+        let after = post(
+            base,
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": r3}),
+        )
+        .await;
         assert_problem(&after, 401, "refresh_token_revoked");
-        let again = post(base, "/v1/auth/refresh", None, &json!({"refresh_token": r2})).await;
+        let again = post(
+            base,
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": r2}),
+        )
+        .await;
         assert_problem(&again, 401, "refresh_token_reused");
 
         // The user's other session is untouched.
-        let other = post(base, "/v1/auth/refresh", None, &json!({"refresh_token": refresh_of(&other_session)})).await;
+        let other = post(
+            base,
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh_of(&other_session)}),
+        )
+        .await;
         assert_eq!(other.status, 200, "{}", other.text);
 
         // Unknown and malformed tokens.
         let unknown = format!("rt_{}", B64.encode(&[7u8; 32]));
-        assert_problem(&post(base, "/v1/auth/refresh", None, &json!({"refresh_token": unknown})).await, 401, "refresh_token_invalid");
-        assert_problem(&post(base, "/v1/auth/refresh", None, &json!({"refresh_token": "x' OR '1'='1"})).await, 401, "refresh_token_invalid");
-        assert_problem(&post(base, "/v1/auth/refresh", None, &json!({})).await, 400, "body_invalid");
+        assert_problem(
+            &post(
+                base,
+                "/v1/auth/refresh",
+                None,
+                &json!({"refresh_token": unknown}),
+            )
+            .await,
+            401,
+            "refresh_token_invalid",
+        );
+        assert_problem(
+            &post(
+                base,
+                "/v1/auth/refresh",
+                None,
+                &json!({"refresh_token": "x' OR '1'='1"}),
+            )
+            .await,
+            401,
+            "refresh_token_invalid",
+        );
+        assert_problem(
+            &post(base, "/v1/auth/refresh", None, &json!({})).await,
+            400,
+            "body_invalid",
+        );
 
         // Concurrent use of one token: exactly one rotation wins, the family is then revoked.
         let racing = refresh_of(&other.json).to_owned();
@@ -498,12 +701,23 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         let attempts = (0..6).map(|_| post(base, "/v1/auth/refresh", None, &racing_body));
         let replies = futures_util::future::join_all(attempts).await;
         let wins = replies.iter().filter(|r| r.status == 200).count();
-        assert_eq!(wins, 1, "{:?}", replies.iter().map(|r| &r.text).collect::<Vec<_>>());
+        assert_eq!(
+            wins,
+            1,
+            "{:?}",
+            replies.iter().map(|r| &r.text).collect::<Vec<_>>()
+        );
         for reply in replies.iter().filter(|r| r.status != 200) {
             assert_problem(reply, 401, "refresh_token_reused");
         }
         let winner = replies.iter().find(|r| r.status == 200).unwrap();
-        let dead = post(base, "/v1/auth/refresh", None, &json!({"refresh_token": refresh_of(&winner.json)})).await;
+        let dead = post(
+            base,
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh_of(&winner.json)}),
+        )
+        .await;
         assert_problem(&dead, 401, "refresh_token_revoked");
     }
 }
@@ -516,30 +730,91 @@ async fn logout_revokes_the_session() {
         };
         let base = server.base.as_str();
         let a = signup(base, "lou@example.com").await;
-        let b = post(base, "/v1/auth/login", None, &json!({"email": "lou@example.com", "password": PASSWORD})).await.json;
+        let b = post(
+            base,
+            "/v1/auth/login",
+            None,
+            &json!({"email": "lou@example.com", "password": PASSWORD}),
+        )
+        .await
+        .json;
         let mallory = signup(base, "mallory@example.com").await;
 
         // With the refresh token in the body.
-        let out = call(base, "POST", "/v1/auth/logout", None, &[], Some(&serde_json::to_vec(&json!({"refresh_token": refresh_of(&a)})).unwrap())).await.reply;
+        let out = call(
+            base,
+            "POST",
+            "/v1/auth/logout",
+            None,
+            &[],
+            Some(&serde_json::to_vec(&json!({"refresh_token": refresh_of(&a)})).unwrap()),
+        )
+        .await
+        .reply;
         assert_eq!(out.status, 204, "{}", out.text);
-        assert_problem(&post(base, "/v1/auth/refresh", None, &json!({"refresh_token": refresh_of(&a)})).await, 401, "refresh_token_revoked");
+        assert_problem(
+            &post(
+                base,
+                "/v1/auth/refresh",
+                None,
+                &json!({"refresh_token": refresh_of(&a)}),
+            )
+            .await,
+            401,
+            "refresh_token_revoked",
+        );
 
         // Someone else cannot log this session out with their own access token.
         let body = serde_json::to_vec(&json!({"refresh_token": refresh_of(&b)})).unwrap();
-        let out = call(base, "POST", "/v1/auth/logout", Some(token(&mallory)), &[], Some(&body)).await.reply;
+        let out = call(
+            base,
+            "POST",
+            "/v1/auth/logout",
+            Some(token(&mallory)),
+            &[],
+            Some(&body),
+        )
+        .await
+        .reply;
         assert_problem(&out, 401, "refresh_token_invalid");
 
         // With only the access token: its own session ends.
-        let out = call(base, "POST", "/v1/auth/logout", Some(token(&b)), &[], None).await.reply;
+        let out = call(base, "POST", "/v1/auth/logout", Some(token(&b)), &[], None)
+            .await
+            .reply;
         assert_eq!(out.status, 204, "{}", out.text);
-        assert_problem(&post(base, "/v1/auth/refresh", None, &json!({"refresh_token": refresh_of(&b)})).await, 401, "refresh_token_revoked");
+        assert_problem(
+            &post(
+                base,
+                "/v1/auth/refresh",
+                None,
+                &json!({"refresh_token": refresh_of(&b)}),
+            )
+            .await,
+            401,
+            "refresh_token_revoked",
+        );
         // Mallory's session was not touched.
-        assert_eq!(post(base, "/v1/auth/refresh", None, &json!({"refresh_token": refresh_of(&mallory)})).await.status, 200);
+        assert_eq!(
+            post(
+                base,
+                "/v1/auth/refresh",
+                None,
+                &json!({"refresh_token": refresh_of(&mallory)})
+            )
+            .await
+            .status,
+            200
+        );
 
         // Neither: 401; garbage body: 400.
-        let out = call(base, "POST", "/v1/auth/logout", None, &[], None).await.reply;
+        let out = call(base, "POST", "/v1/auth/logout", None, &[], None)
+            .await
+            .reply;
         assert_problem(&out, 401, "token_missing");
-        let out = call(base, "POST", "/v1/auth/logout", None, &[], Some(b"{nope")).await.reply;
+        let out = call(base, "POST", "/v1/auth/logout", None, &[], Some(b"{nope"))
+            .await
+            .reply;
         assert_problem(&out, 400, "body_invalid");
     }
 }
@@ -563,7 +838,10 @@ async fn devices_register_list_get_revoke() {
         assert_eq!(created.status, 201, "{}", created.text);
         let device_id = created.json["id"].as_str().unwrap().to_owned();
         assert!(device_id.starts_with("dev_"));
-        assert_eq!(created.json["public_key"], B64.encode(secret.verifying_key().as_bytes()));
+        assert_eq!(
+            created.json["public_key"],
+            B64.encode(secret.verifying_key().as_bytes())
+        );
         assert_eq!(created.json["key_id"].as_str().unwrap().len(), 16);
         assert_eq!(created.json["name"], "Dana's Pixel");
         assert_eq!(created.json["revoked_at_ms"], Value::Null);
@@ -572,21 +850,36 @@ async fn devices_register_list_get_revoke() {
         let again = register(base, ana_t, &secret, "Dana's Pixel").await;
         assert_eq!(again.status, 200, "{}", again.text);
         assert_eq!(again.json["id"], device_id.as_str());
-        assert_problem(&register(base, bob_t, &secret, "stolen").await, 409, "device_key_taken");
+        assert_problem(
+            &register(base, bob_t, &secret, "stolen").await,
+            409,
+            "device_key_taken",
+        );
 
         // Bad keys and names.
         for (key, code) in [
             ("", "device_key_invalid"),
             ("AAAA", "device_key_invalid"),
             (&*B64.encode(&[0u8; 32]), "device_key_invalid"),
-            (&*format!("{}=", B64.encode(device_key(2).verifying_key().as_bytes())), "device_key_invalid"),
+            (
+                &*format!("{}=", B64.encode(device_key(2).verifying_key().as_bytes())),
+                "device_key_invalid",
+            ),
         ] {
-            let reply = post(base, "/v1/devices", Some(ana_t), &json!({"public_key": key})).await;
+            let reply = post(
+                base,
+                "/v1/devices",
+                Some(ana_t),
+                &json!({"public_key": key}),
+            )
+            .await;
             assert_problem(&reply, 400, code);
         }
         let long_name = post(base, "/v1/devices", Some(ana_t), &json!({"public_key": B64.encode(device_key(3).verifying_key().as_bytes()), "name": "n".repeat(65)})).await;
         assert_problem(&long_name, 400, "device_name_invalid");
-        let no_token = call(base, "POST", "/v1/devices", None, &[], Some(b"{}")).await.reply;
+        let no_token = call(base, "POST", "/v1/devices", None, &[], Some(b"{}"))
+            .await
+            .reply;
         assert_problem(&no_token, 401, "token_missing");
 
         // List and get.
@@ -595,22 +888,48 @@ async fn devices_register_list_get_revoke() {
         assert_eq!(list.json["has_more"], false);
         assert_eq!(list.json["data"].as_array().unwrap().len(), 1);
         assert_eq!(list.json["data"][0]["id"], device_id.as_str());
-        assert_eq!(get_auth(base, "/v1/devices", bob_t).await.json["data"].as_array().unwrap().len(), 0);
+        assert_eq!(
+            get_auth(base, "/v1/devices", bob_t).await.json["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
         let one = get_auth(base, &format!("/v1/devices/{device_id}"), ana_t).await;
         assert_eq!(one.status, 200);
         assert_eq!(one.json, created.json);
 
         // Another user's device is simply not found, for reading and for revoking.
-        assert_problem(&get_auth(base, &format!("/v1/devices/{device_id}"), bob_t).await, 404, "not_found");
+        assert_problem(
+            &get_auth(base, &format!("/v1/devices/{device_id}"), bob_t).await,
+            404,
+            "not_found",
+        );
         let revoke_path = format!("/v1/devices/{device_id}/revoke");
-        assert_problem(&call(base, "POST", &revoke_path, Some(bob_t), &[], None).await.reply, 404, "not_found");
-        assert_problem(&get_auth(base, "/v1/devices/dev_nope", ana_t).await, 404, "not_found");
+        assert_problem(
+            &call(base, "POST", &revoke_path, Some(bob_t), &[], None)
+                .await
+                .reply,
+            404,
+            "not_found",
+        );
+        assert_problem(
+            &get_auth(base, "/v1/devices/dev_nope", ana_t).await,
+            404,
+            "not_found",
+        );
 
         // Revoke, twice.
-        let revoked = call(base, "POST", &revoke_path, Some(ana_t), &[], None).await.reply;
+        let revoked = call(base, "POST", &revoke_path, Some(ana_t), &[], None)
+            .await
+            .reply;
         assert_eq!(revoked.status, 200, "{}", revoked.text);
-        let at = revoked.json["revoked_at_ms"].as_i64().expect("revoked_at_ms");
-        let twice = call(base, "POST", &revoke_path, Some(ana_t), &[], None).await.reply;
+        let at = revoked.json["revoked_at_ms"]
+            .as_i64()
+            .expect("revoked_at_ms");
+        let twice = call(base, "POST", &revoke_path, Some(ana_t), &[], None)
+            .await
+            .reply;
         assert_eq!(twice.json["revoked_at_ms"].as_i64(), Some(at));
 
         // The server keeps public keys only: 32 bytes per device, nothing else key-like.
@@ -622,7 +941,11 @@ async fn devices_register_list_get_revoke() {
             let reply = register(base, ana_t, &device_key(seed), "more").await;
             assert_eq!(reply.status, 201, "{}", reply.text);
         }
-        assert_problem(&register(base, ana_t, &device_key(30), "one too many").await, 409, "device_limit_reached");
+        assert_problem(
+            &register(base, ana_t, &device_key(30), "one too many").await,
+            409,
+            "device_limit_reached",
+        );
     }
 }
 
@@ -645,12 +968,24 @@ async fn device_signatures_refuse_replay_stale_wrong_key_and_revoked_devices() {
         let device = phone(base, t, 40).await;
         let path = "/probe/signed?x=1";
         let body = br#"{"amount":"12.50","currency":"USD"}"#;
-        let signed = |ts: i64, nonce: &str| sign(&device.secret, &device.device_id, "POST", path, body, ts, nonce);
+        let signed = |ts: i64, nonce: &str| {
+            sign(
+                &device.secret,
+                &device.device_id,
+                "POST",
+                path,
+                body,
+                ts,
+                nonce,
+            )
+        };
 
         // A good request: accepted, body parsed from the signed bytes.
         let n1 = nonce();
         let headers = signed(now_ms(), &n1);
-        let ok = call(pbase, "POST", path, Some(t), &headers, Some(body)).await.reply;
+        let ok = call(pbase, "POST", path, Some(t), &headers, Some(body))
+            .await
+            .reply;
         assert_eq!(ok.status, 200, "{}", ok.text);
         assert_eq!(ok.json["device_id"], device.device_id.as_str());
         assert_eq!(ok.json["user_id"], tokens["user_id"]);
@@ -658,47 +993,178 @@ async fn device_signatures_refuse_replay_stale_wrong_key_and_revoked_devices() {
         assert_eq!(ok.json["raw_len"], body.len());
 
         // Replayed verbatim: refused.
-        let replay = call(pbase, "POST", path, Some(t), &headers, Some(body)).await.reply;
+        let replay = call(pbase, "POST", path, Some(t), &headers, Some(body))
+            .await
+            .reply;
         assert_problem(&replay, 401, "device_signature_replayed");
 
         // Stale and future timestamps (beyond ±5 minutes); just inside the window is fine.
-        for (offset_ms, code) in [(-301_000, "device_signature_stale"), (301_000, "device_signature_stale")] {
-            let reply = call(pbase, "POST", path, Some(t), &signed(now_ms() + offset_ms, &nonce()), Some(body)).await.reply;
+        for (offset_ms, code) in [
+            (-301_000, "device_signature_stale"),
+            (301_000, "device_signature_stale"),
+        ] {
+            let reply = call(
+                pbase,
+                "POST",
+                path,
+                Some(t),
+                &signed(now_ms() + offset_ms, &nonce()),
+                Some(body),
+            )
+            .await
+            .reply;
             assert_problem(&reply, 401, code);
         }
-        let edge = call(pbase, "POST", path, Some(t), &signed(now_ms() - 240_000, &nonce()), Some(body)).await.reply;
+        let edge = call(
+            pbase,
+            "POST",
+            path,
+            Some(t),
+            &signed(now_ms() - 240_000, &nonce()),
+            Some(body),
+        )
+        .await
+        .reply;
         assert_eq!(edge.status, 200, "{}", edge.text);
 
         // Signed by another key; body, path or method changed after signing.
         let thief = device_key(99);
-        let wrong_key = sign(&thief, &device.device_id, "POST", path, body, now_ms(), &nonce());
-        assert_problem(&call(pbase, "POST", path, Some(t), &wrong_key, Some(body)).await.reply, 401, "device_signature_invalid");
+        let wrong_key = sign(
+            &thief,
+            &device.device_id,
+            "POST",
+            path,
+            body,
+            now_ms(),
+            &nonce(),
+        );
+        assert_problem(
+            &call(pbase, "POST", path, Some(t), &wrong_key, Some(body))
+                .await
+                .reply,
+            401,
+            "device_signature_invalid",
+        );
         let other_body = br#"{"amount":"99.00","currency":"USD"}"#;
-        assert_problem(&call(pbase, "POST", path, Some(t), &signed(now_ms(), &nonce()), Some(other_body)).await.reply, 401, "device_signature_invalid");
-        let moved = sign(&device.secret, &device.device_id, "POST", "/probe/signed?x=2", body, now_ms(), &nonce());
-        assert_problem(&call(pbase, "POST", path, Some(t), &moved, Some(body)).await.reply, 401, "device_signature_invalid");
+        assert_problem(
+            &call(
+                pbase,
+                "POST",
+                path,
+                Some(t),
+                &signed(now_ms(), &nonce()),
+                Some(other_body),
+            )
+            .await
+            .reply,
+            401,
+            "device_signature_invalid",
+        );
+        let moved = sign(
+            &device.secret,
+            &device.device_id,
+            "POST",
+            "/probe/signed?x=2",
+            body,
+            now_ms(),
+            &nonce(),
+        );
+        assert_problem(
+            &call(pbase, "POST", path, Some(t), &moved, Some(body))
+                .await
+                .reply,
+            401,
+            "device_signature_invalid",
+        );
         // A failed signature does not burn its nonce, so the rightful request with it still passes.
         let n2 = nonce();
         let forged = sign(&thief, &device.device_id, "POST", path, body, now_ms(), &n2);
-        assert_problem(&call(pbase, "POST", path, Some(t), &forged, Some(body)).await.reply, 401, "device_signature_invalid");
-        assert_eq!(call(pbase, "POST", path, Some(t), &signed(now_ms(), &n2), Some(body)).await.reply.status, 200);
+        assert_problem(
+            &call(pbase, "POST", path, Some(t), &forged, Some(body))
+                .await
+                .reply,
+            401,
+            "device_signature_invalid",
+        );
+        assert_eq!(
+            call(
+                pbase,
+                "POST",
+                path,
+                Some(t),
+                &signed(now_ms(), &n2),
+                Some(body)
+            )
+            .await
+            .reply
+            .status,
+            200
+        );
 
         // Missing and malformed headers.
         let mut missing = signed(now_ms(), &nonce());
         missing.retain(|(name, _)| *name != "purse-nonce");
-        assert_problem(&call(pbase, "POST", path, Some(t), &missing, Some(body)).await.reply, 401, "device_signature_missing");
+        assert_problem(
+            &call(pbase, "POST", path, Some(t), &missing, Some(body))
+                .await
+                .reply,
+            401,
+            "device_signature_missing",
+        );
         let mut malformed = signed(now_ms(), &nonce());
         malformed[3].1 = "not base64!".to_owned();
-        assert_problem(&call(pbase, "POST", path, Some(t), &malformed, Some(body)).await.reply, 401, "device_signature_malformed");
+        assert_problem(
+            &call(pbase, "POST", path, Some(t), &malformed, Some(body))
+                .await
+                .reply,
+            401,
+            "device_signature_malformed",
+        );
         // No access token: the device signature alone is not enough.
-        assert_problem(&call(pbase, "POST", path, None, &signed(now_ms(), &nonce()), Some(body)).await.reply, 401, "token_missing");
+        assert_problem(
+            &call(
+                pbase,
+                "POST",
+                path,
+                None,
+                &signed(now_ms(), &nonce()),
+                Some(body),
+            )
+            .await
+            .reply,
+            401,
+            "token_missing",
+        );
 
         // Another user's token with this device's signature: the device is not theirs.
         let eve = signup(base, "eve@example.com").await;
-        let reply = call(pbase, "POST", path, Some(token(&eve)), &signed(now_ms(), &nonce()), Some(body)).await.reply;
+        let reply = call(
+            pbase,
+            "POST",
+            path,
+            Some(token(&eve)),
+            &signed(now_ms(), &nonce()),
+            Some(body),
+        )
+        .await
+        .reply;
         assert_problem(&reply, 401, "device_unknown");
-        let ghost = sign(&device.secret, "dev_0000000000000000000000ab", "POST", path, body, now_ms(), &nonce());
-        assert_problem(&call(pbase, "POST", path, Some(t), &ghost, Some(body)).await.reply, 401, "device_unknown");
+        let ghost = sign(
+            &device.secret,
+            "dev_0000000000000000000000ab",
+            "POST",
+            path,
+            body,
+            now_ms(),
+            &nonce(),
+        );
+        assert_problem(
+            &call(pbase, "POST", path, Some(t), &ghost, Some(body))
+                .await
+                .reply,
+            401,
+            "device_unknown",
+        );
 
         // Concurrent replays of one fresh request: exactly one is accepted.
         let burst = signed(now_ms(), &nonce());
@@ -713,17 +1179,54 @@ async fn device_signatures_refuse_replay_stale_wrong_key_and_revoked_devices() {
 
         // Body over the limit: 413 before any signature work.
         let huge = vec![b' '; 70 * 1024];
-        let reply = call(pbase, "POST", path, Some(t), &sign(&device.secret, &device.device_id, "POST", path, &huge, now_ms(), &nonce()), Some(&huge)).await.reply;
+        let reply = call(
+            pbase,
+            "POST",
+            path,
+            Some(t),
+            &sign(
+                &device.secret,
+                &device.device_id,
+                "POST",
+                path,
+                &huge,
+                now_ms(),
+                &nonce(),
+            ),
+            Some(&huge),
+        )
+        .await
+        .reply;
         assert_problem(&reply, 413, "body_too_large");
 
         // A revoked device signs nothing.
-        let revoked = call(base, "POST", &format!("/v1/devices/{}/revoke", device.device_id), Some(t), &[], None).await.reply;
+        let revoked = call(
+            base,
+            "POST",
+            &format!("/v1/devices/{}/revoke", device.device_id),
+            Some(t),
+            &[],
+            None,
+        )
+        .await
+        .reply;
         assert_eq!(revoked.status, 200);
-        let reply = call(pbase, "POST", path, Some(t), &signed(now_ms(), &nonce()), Some(body)).await.reply;
+        let reply = call(
+            pbase,
+            "POST",
+            path,
+            Some(t),
+            &signed(now_ms(), &nonce()),
+            Some(body),
+        )
+        .await
+        .reply;
         assert_problem(&reply, 401, "device_revoked");
 
         // The access token from the main server is accepted by the probe server: one shared key.
-        let auth = call(pbase, "GET", "/probe/auth", Some(t), &[], None).await.reply;
+        let auth = call(pbase, "GET", "/probe/auth", Some(t), &[], None)
+            .await
+            .reply;
         assert_eq!(auth.json["user_id"], tokens["user_id"]);
     }
 }
@@ -743,10 +1246,17 @@ async fn failed_logins_back_off_with_growing_retry_after_across_processes() {
         // A second process on the same database.
         let twin = ProbeServer::start(&server.database_url);
         signup(base, "brute@example.com").await;
-        let bad = serde_json::to_vec(&json!({"email": "brute@example.com", "password": "guess guess 1"})).unwrap();
-        let good = serde_json::to_vec(&json!({"email": "brute@example.com", "password": PASSWORD})).unwrap();
+        let bad =
+            serde_json::to_vec(&json!({"email": "brute@example.com", "password": "guess guess 1"}))
+                .unwrap();
+        let good = serde_json::to_vec(&json!({"email": "brute@example.com", "password": PASSWORD}))
+            .unwrap();
         let login = |target: &'static str, body: &[u8]| {
-            let base = if target == "twin" { twin.base.clone() } else { server.base.clone() };
+            let base = if target == "twin" {
+                twin.base.clone()
+            } else {
+                server.base.clone()
+            };
             let body = body.to_vec();
             async move { call(&base, "POST", "/v1/auth/login", None, &[], Some(&body)).await }
         };
@@ -787,9 +1297,15 @@ async fn failed_logins_back_off_with_growing_retry_after_across_processes() {
         assert_eq!(login("main", &good).await.reply.status, 200);
 
         // Unknown accounts back off too, so the 429 does not reveal which accounts exist.
-        let ghost = serde_json::to_vec(&json!({"email": "ghost@example.com", "password": "guess guess 1"})).unwrap();
+        let ghost =
+            serde_json::to_vec(&json!({"email": "ghost@example.com", "password": "guess guess 1"}))
+                .unwrap();
         for _ in 0..5 {
-            assert_problem(&login("main", &ghost).await.reply, 401, "credentials_invalid");
+            assert_problem(
+                &login("main", &ghost).await.reply,
+                401,
+                "credentials_invalid",
+            );
         }
         assert_problem(&login("main", &ghost).await.reply, 429, "login_backoff");
     }
@@ -799,18 +1315,28 @@ async fn failed_logins_back_off_with_growing_retry_after_across_processes() {
 
 #[actix_rt::test]
 async fn signing_key_survives_restart() {
-    let Some(mut server) = TestServer::start(Backend::Sqlite, "signing_key_survives_restart") else {
+    let Some(mut server) = TestServer::start(Backend::Sqlite, "signing_key_survives_restart")
+    else {
         return;
     };
     let tokens = signup(&server.base, "kim@example.com").await;
-    let kid = call(&server.base, "GET", "/v1/auth/keys", None, &[], None).await.reply.json["kid"].clone();
+    let kid = call(&server.base, "GET", "/v1/auth/keys", None, &[], None)
+        .await
+        .reply
+        .json["kid"]
+        .clone();
     server.stop();
     let database_url = server.database_url.clone();
     let again = TestServer::start_with(Backend::Sqlite, "signing_key_survives_restart", |config| {
         config.database_url = Some(database_url);
     })
     .expect("restarted");
-    let keys = call(&again.base, "GET", "/v1/auth/keys", None, &[], None).await.reply;
+    let keys = call(&again.base, "GET", "/v1/auth/keys", None, &[], None)
+        .await
+        .reply;
     assert_eq!(keys.json["kid"], kid);
-    assert_eq!(get_auth(&again.base, "/v1/me", token(&tokens)).await.status, 200);
+    assert_eq!(
+        get_auth(&again.base, "/v1/me", token(&tokens)).await.status,
+        200
+    );
 }
