@@ -1340,3 +1340,169 @@ async fn signing_key_survives_restart() {
         200
     );
 }
+
+// --- logs ----------------------------------------------------------------------------------------
+
+/// `purse serve` logs the public half of its token key and never a secret: not the key seed, not
+/// a password, not an access or refresh token (checked on everything it wrote at `debug` level).
+#[actix_rt::test]
+async fn serve_logs_the_public_key_and_no_secret() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_purse"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("PURSE_DATA_DIR", &data_dir)
+        .env("RUST_LOG", "debug")
+        .env_remove("PURSE_DATABASE_URL")
+        .env_remove("PURSE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("purse serve started");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut logs = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no 'listening on' line; logs so far: {logs:#?}"));
+        logs.push(line.clone());
+        if let Some((_, rest)) = line.split_once("listening on http://") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let base = format!("http://{addr}");
+
+    // Exercise every secret-bearing path once.
+    let tokens = signup(&base, "logs@example.com").await;
+    let wrong = post(
+        &base,
+        "/v1/auth/login",
+        None,
+        &json!({"email": "logs@example.com", "password": "a wrong password"}),
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    let refreshed = post(
+        &base,
+        "/v1/auth/refresh",
+        None,
+        &json!({"refresh_token": refresh_of(&tokens)}),
+    )
+    .await;
+    assert_eq!(refreshed.status, 200);
+    let reuse = post(
+        &base,
+        "/v1/auth/refresh",
+        None,
+        &json!({"refresh_token": refresh_of(&tokens)}),
+    )
+    .await;
+    assert_eq!(reuse.status, 401);
+    let device = register(&base, token(&refreshed.json), &device_key(77), "log phone").await;
+    assert_eq!(device.status, 201);
+    let keys = call(&base, "GET", "/v1/auth/keys", None, &[], None)
+        .await
+        .reply;
+    let public_key = keys.json["public_key"].as_str().unwrap().to_owned();
+
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "purse serve exited with {status}");
+    reader.join().unwrap();
+    logs.extend(rx.try_iter());
+    let text = logs.join("\n");
+
+    let url = format!("sqlite://{}", data_dir.join("purse.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let seed: Vec<u8> =
+        sqlx::query_scalar("SELECT secret_seed FROM server_keys WHERE purpose = 'access_token'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+
+    assert!(
+        text.contains(&public_key),
+        "the public key is logged:\n{text}"
+    );
+    assert!(text.contains("access-token signing key"));
+    let secrets = [
+        data_encoding::HEXLOWER.encode(&seed),
+        data_encoding::HEXUPPER.encode(&seed),
+        B64.encode(&seed),
+        data_encoding::BASE64.encode(&seed),
+        PASSWORD.to_owned(),
+        "a wrong password".to_owned(),
+        token(&tokens).to_owned(),
+        token(&refreshed.json).to_owned(),
+        refresh_of(&tokens).to_owned(),
+        refresh_of(&refreshed.json).to_owned(),
+    ];
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret leaked into the logs:\n{text}"
+        );
+    }
+    // Personal data stays out too: the email is not logged, the user id is.
+    assert!(!text.contains("logs@example.com"), "{text}");
+    assert!(text.contains(tokens["user_id"].as_str().unwrap()));
+}
+
+#[actix_rt::test]
+async fn openapi_documents_every_identity_route() {
+    let Some(server) = TestServer::start(Backend::Sqlite, "openapi_documents_every_identity_route")
+    else {
+        return;
+    };
+    let doc = call(&server.base, "GET", "/openapi.json", None, &[], None)
+        .await
+        .reply;
+    assert_eq!(doc.status, 200);
+    for (path, method) in [
+        ("/v1/auth/signup", "post"),
+        ("/v1/auth/login", "post"),
+        ("/v1/auth/refresh", "post"),
+        ("/v1/auth/logout", "post"),
+        ("/v1/auth/keys", "get"),
+        ("/v1/me", "get"),
+        ("/v1/devices", "post"),
+        ("/v1/devices", "get"),
+        ("/v1/devices/{device_id}", "get"),
+        ("/v1/devices/{device_id}/revoke", "post"),
+    ] {
+        assert!(
+            doc.json["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    let bearer = &doc.json["components"]["securitySchemes"]["bearer"];
+    assert_eq!(bearer["scheme"], "bearer", "{bearer}");
+    for schema in [
+        "SignupRequest",
+        "TokenResponse",
+        "Device",
+        "RegisterDeviceRequest",
+    ] {
+        assert!(
+            doc.json["components"]["schemas"][schema].is_object(),
+            "schema {schema}"
+        );
+    }
+}
