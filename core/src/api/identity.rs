@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 /// `POST /v1/auth/signup`. At least one of `email` and `phone` (E.164, `+` and digits; spaces,
 /// dashes, dots and parentheses are ignored) is required.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
@@ -19,7 +19,7 @@ pub struct SignupRequest {
 }
 
 /// `POST /v1/auth/login`. Exactly one of `email` and `phone`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -32,7 +32,7 @@ pub struct LoginRequest {
 
 /// `POST /v1/auth/refresh`: trade a refresh token for a new token pair. The old refresh token is
 /// spent; presenting it again revokes every token of its family.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
@@ -41,7 +41,7 @@ pub struct RefreshRequest {
 
 /// `POST /v1/auth/logout`: revokes the refresh-token family named by `refresh_token`, or, without
 /// a body, the family of the bearer access token.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
@@ -62,7 +62,7 @@ pub struct User {
 }
 
 /// The answer to sign-up, login and refresh.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// `usr_…` of the authenticated user.
@@ -119,6 +119,58 @@ pub struct TokenKey {
     pub kid: String,
     /// 32-byte Ed25519 public key, base64url without padding.
     pub public_key: String,
+}
+
+// Secrets never reach a log through `{:?}`: these bodies print their non-secret fields only.
+
+impl std::fmt::Debug for SignupRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignupRequest")
+            .field("email", &self.email)
+            .field("phone", &self.phone)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("email", &self.email)
+            .field("phone", &self.phone)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh_token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LogoutRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = self.refresh_token.as_ref().map(|_| "<redacted>");
+        f.debug_struct("LogoutRequest")
+            .field("refresh_token", &token)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("user_id", &self.user_id)
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"<redacted>")
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish()
+    }
 }
 
 // --- Device request signature (specified byte for byte in docs/formats.md) ----------------------
@@ -188,6 +240,34 @@ mod tests {
             "purse-device-signature-v1\nPOST\n/v1/x?a=1\n\
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n42\nnonce\ndev_1"
         );
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let login = LoginRequest {
+            email: Some("a@b.co".into()),
+            phone: None,
+            password: "hunter2 hunter2".into(),
+        };
+        let text = format!("{login:?}");
+        assert!(
+            text.contains("a@b.co") && !text.contains("hunter2"),
+            "{text}"
+        );
+        let logout = LogoutRequest {
+            refresh_token: Some("rt_secret".into()),
+        };
+        assert!(!format!("{logout:?}").contains("rt_secret"));
+        let signup = SignupRequest {
+            email: None,
+            phone: Some("+14155550100".into()),
+            password: "hunter2 hunter2".into(),
+        };
+        assert!(!format!("{signup:?}").contains("hunter2"));
+        let refresh = RefreshRequest {
+            refresh_token: "rt_secret".into(),
+        };
+        assert!(!format!("{refresh:?}").contains("rt_secret"));
     }
 
     #[test]
