@@ -1506,3 +1506,46 @@ async fn openapi_documents_every_identity_route() {
         );
     }
 }
+
+/// Nonces out of the window are pruned (so the table stays small) and only those: a nonce inside
+/// the window is still a replay after a prune.
+#[actix_rt::test]
+async fn old_nonces_are_pruned_and_recent_ones_kept() {
+    use purse_server::identity::store;
+    for backend in BACKENDS {
+        let Some(server) = TestServer::start(backend, "old_nonces_are_pruned_and_recent_ones_kept")
+        else {
+            continue;
+        };
+        let config = Config {
+            database_url: Some(server.database_url.clone()),
+            db_pool_max: 2,
+            ..Config::default()
+        };
+        let db = purse_server::db::Db::open(&config).await.unwrap();
+        let now = now_ms();
+        let old = (
+            "dev_a".to_owned(),
+            "old-nonce-0000000".to_owned(),
+            now - 700_000,
+        );
+        let recent = (
+            "dev_a".to_owned(),
+            "new-nonce-0000000".to_owned(),
+            now - 1_000,
+        );
+        let fresh = store::record_nonces(&db, &[old.clone(), recent.clone(), recent.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            fresh,
+            [true, true, false],
+            "a duplicate in one batch is a replay"
+        );
+        let pruned = store::prune_nonces(&db, now - 360_000).await.unwrap();
+        assert_eq!(pruned, 1);
+        let again = store::record_nonces(&db, &[old, recent]).await.unwrap();
+        assert_eq!(again, [true, false]);
+        db.close().await;
+    }
+}
