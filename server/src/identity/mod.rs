@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod error;
 mod extract;
 pub mod http;
+mod janitor;
 pub mod jwt;
 pub mod keys;
 pub mod login_id;
@@ -150,6 +151,7 @@ impl Identity {
             "access-token signing key (Ed25519, EdDSA JWT)"
         );
         let nonces = NonceBook::start(db.clone(), config.nonce_batch_max, config.nonce_queue_max);
+        janitor::start(db.clone(), config.backoff);
         Ok(Arc::new(Identity {
             hashing: Semaphore::new(config.hashing_concurrent_max.max(1)),
             db,

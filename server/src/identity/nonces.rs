@@ -1,21 +1,15 @@
 //! The nonce book: records the nonce of every accepted device signature, batching concurrent
 //! requests into one database transaction (group commit) so a signed request costs a share of a
 //! commit rather than a commit of its own. It never verifies signatures; the caller records a
-//! nonce only after the signature verified.
+//! nonce only after the signature verified; old nonces are pruned by the janitor.
 
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::IdentityError;
-use super::{now_ms, store};
+use super::store;
 use crate::db::Db;
-use purse_core::api::identity::DEVICE_SIGNATURE_WINDOW_MS;
-
-/// Nonces are kept this long past the window, for clock differences between server processes.
-const PRUNE_MARGIN_MS: i64 = 60_000;
-/// How often old nonces are deleted.
-const PRUNE_EVERY_MS: i64 = 60_000;
 
 struct Entry {
     device_id: String,
@@ -68,7 +62,6 @@ impl NonceBook {
 }
 
 async fn run(db: Db, mut rx: mpsc::Receiver<Entry>, batch_max: usize) {
-    let mut last_prune_ms = 0i64;
     let mut batch: Vec<Entry> = Vec::with_capacity(batch_max);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -96,16 +89,6 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Entry>, batch_max: usize) {
                 }
                 // Do not spin against a database that is down.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        let now = now_ms();
-        if now - last_prune_ms >= PRUNE_EVERY_MS {
-            last_prune_ms = now;
-            let before = now - DEVICE_SIGNATURE_WINDOW_MS - PRUNE_MARGIN_MS;
-            match store::prune_nonces(&db, before).await {
-                Ok(pruned) if pruned > 0 => tracing::debug!(pruned, "pruned old device nonces"),
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err, "pruning device nonces failed"),
             }
         }
     }

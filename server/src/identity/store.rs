@@ -184,6 +184,24 @@ pub async fn clear_login_failures(db: &Db, login_key: &str) -> Result<(), Identi
     Ok(())
 }
 
+/// Deletes failure runs whose last failure is before `before_ms` and whose lock is over (they
+/// would be forgotten at the next attempt anyway); returns how many.
+pub async fn prune_login_failures(
+    db: &Db,
+    before_ms: i64,
+    now_ms: i64,
+) -> Result<u64, IdentityError> {
+    let pruned = with_db!(db, pool => sqlx::query(
+        "DELETE FROM login_failures WHERE last_failure_ms < $1 AND locked_until_ms <= $2",
+    )
+    .bind(before_ms)
+    .bind(now_ms)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(pruned)
+}
+
 // --- sessions and refresh tokens -----------------------------------------------------------------
 
 /// Starts a login session with its first refresh token.

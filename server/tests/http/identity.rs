@@ -1508,7 +1508,7 @@ async fn openapi_documents_every_identity_route() {
 }
 
 /// Nonces out of the window are pruned (so the table stays small) and only those: a nonce inside
-/// the window is still a replay after a prune.
+/// the window is still a replay after a prune. Likewise for forgotten login-failure runs.
 #[actix_rt::test]
 async fn old_nonces_are_pruned_and_recent_ones_kept() {
     use purse_server::identity::store;
@@ -1546,6 +1546,32 @@ async fn old_nonces_are_pruned_and_recent_ones_kept() {
         assert_eq!(pruned, 1);
         let again = store::record_nonces(&db, &[old, recent]).await.unwrap();
         assert_eq!(again, [true, false]);
+
+        // Forgotten login-failure runs go too, but never one whose lock still holds.
+        for (key, last, until) in [
+            ("k:old", now - 90_000_000, 0),
+            ("k:locked", now - 90_000_000, now + 60_000),
+            ("k:new", now - 1_000, 0),
+        ] {
+            let charge = store::charge_login_attempt(&db, key, last, 1, |_| 0)
+                .await
+                .unwrap();
+            assert_eq!(charge, store::Charge::Granted { failures: 1 });
+            if until > 0 {
+                let lock = store::charge_login_attempt(&db, key, last, i64::MAX, |_| until - last)
+                    .await
+                    .unwrap();
+                assert_eq!(lock, store::Charge::Granted { failures: 2 });
+            }
+        }
+        let pruned = store::prune_login_failures(&db, now - 86_400_000, now)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 1, "only the forgotten, unlocked run");
+        let locked = store::charge_login_attempt(&db, "k:locked", now, i64::MAX, |_| 0)
+            .await
+            .unwrap();
+        assert!(matches!(locked, store::Charge::Locked { .. }), "{locked:?}");
         db.close().await;
     }
 }
