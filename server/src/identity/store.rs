@@ -471,28 +471,68 @@ pub async fn revoke_device(
 
 /// Records a batch of nonces in one transaction, one verdict per entry: true when new, false when
 /// the (device, nonce) pair was already recorded (a replay), including earlier in the same batch.
+/// PostgreSQL takes the whole batch in one statement (`UNNEST`, one round trip); SQLite, being
+/// in-process, runs one cheap prepared insert per nonce inside one transaction.
 pub async fn record_nonces(
     db: &Db,
     entries: &[(String, String, i64)],
 ) -> Result<Vec<bool>, IdentityError> {
-    with_db!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let mut fresh = Vec::with_capacity(entries.len());
-        for (device_id, nonce, timestamp_ms) in entries {
-            let done = sqlx::query(
-                "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (device_id, nonce) DO NOTHING",
-            )
-            .bind(device_id)
-            .bind(nonce)
-            .bind(timestamp_ms)
-            .execute(&mut *tx)
-            .await?;
-            fresh.push(done.rows_affected() == 1);
+    // Within the batch, only the first use of a pair can be new.
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    let first: Vec<bool> = entries
+        .iter()
+        .map(|(device_id, nonce, _)| seen.insert((device_id.as_str(), nonce.as_str())))
+        .collect();
+    let unique: Vec<&(String, String, i64)> = entries
+        .iter()
+        .zip(&first)
+        .filter_map(|(entry, first)| first.then_some(entry))
+        .collect();
+    let inserted: std::collections::HashSet<(String, String)> = match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            let mut inserted = std::collections::HashSet::with_capacity(unique.len());
+            for (device_id, nonce, timestamp_ms) in &unique {
+                let done = sqlx::query(
+                    "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (device_id, nonce) DO NOTHING",
+                )
+                .bind(device_id)
+                .bind(nonce)
+                .bind(timestamp_ms)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    inserted.insert((device_id.clone(), nonce.clone()));
+                }
+            }
+            tx.commit().await?;
+            inserted
         }
-        tx.commit().await?;
-        Ok(fresh)
-    })
+        Db::Postgres(pool) => {
+            let device_ids: Vec<String> = unique.iter().map(|e| e.0.clone()).collect();
+            let nonces: Vec<String> = unique.iter().map(|e| e.1.clone()).collect();
+            let timestamps: Vec<i64> = unique.iter().map(|e| e.2).collect();
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+                 ON CONFLICT (device_id, nonce) DO NOTHING RETURNING device_id, nonce",
+            )
+            .bind(&device_ids)
+            .bind(&nonces)
+            .bind(&timestamps)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter().collect()
+        }
+    };
+    Ok(entries
+        .iter()
+        .zip(first)
+        .map(|((device_id, nonce, _), first)| {
+            first && inserted.contains(&(device_id.clone(), nonce.clone()))
+        })
+        .collect())
 }
 
 /// Deletes nonces whose timestamp is before `before_ms`; returns how many.
