@@ -331,28 +331,29 @@ pub async fn revoke_session(
     session_id: &str,
     now_ms: i64,
 ) -> Result<bool, IdentityError> {
-    let found = with_db!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let owned: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM sessions WHERE id = $1 AND user_id = $2")
-                .bind(session_id)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if owned.is_some() {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at_ms = $1, revoked_why = 'logout' \
-                 WHERE id = $2 AND revoked_at_ms IS NULL",
-            )
-            .bind(now_ms)
-            .bind(session_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok::<bool, IdentityError>(owned.is_some())
-    })?;
-    Ok(found)
+    // The update comes first (no read-then-write transaction, which SQLite could refuse with a
+    // busy snapshot under concurrent writers); only when it changed nothing is ownership checked.
+    let revoked = with_db!(db, pool => sqlx::query(
+        "UPDATE sessions SET revoked_at_ms = $1, revoked_why = 'logout' \
+         WHERE id = $2 AND user_id = $3 AND revoked_at_ms IS NULL",
+    )
+    .bind(now_ms)
+    .bind(session_id)
+    .bind(user_id)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected()))?;
+    if revoked == 1 {
+        return Ok(true);
+    }
+    let owned = with_db!(db, pool => sqlx::query_scalar::<_, String>(
+        "SELECT id FROM sessions WHERE id = $1 AND user_id = $2",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(owned.is_some())
 }
 
 // --- devices -------------------------------------------------------------------------------------
