@@ -19,7 +19,8 @@ const EVERY: Duration = Duration::from_secs(60);
 /// Starts the janitor on the current runtime; it ends with the runtime.
 pub fn start(db: Db, policy: BackoffPolicy) {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(EVERY);
+        // The first sweep waits a period too: start-up stays quick, and nothing is urgent.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;

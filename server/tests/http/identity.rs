@@ -21,17 +21,17 @@ use sqlx::Connection;
 
 use crate::util::{BACKENDS, Backend, Reply, TestServer, assert_problem, client, read};
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 
 // --- helpers -------------------------------------------------------------------------------------
 
 /// A reply plus the `Retry-After` header.
-struct Full {
-    reply: Reply,
-    retry_after: Option<String>,
+pub struct Full {
+    pub reply: Reply,
+    pub retry_after: Option<String>,
 }
 
-async fn call(
+pub async fn call(
     base: &str,
     method: &str,
     path: &str,
@@ -83,7 +83,7 @@ async fn get_auth(base: &str, path: &str, token: &str) -> Reply {
 }
 
 /// Signs up `email` and returns the token response.
-async fn signup(base: &str, email: &str) -> Value {
+pub async fn signup(base: &str, email: &str) -> Value {
     let reply = post(
         base,
         "/v1/auth/signup",
@@ -95,11 +95,11 @@ async fn signup(base: &str, email: &str) -> Value {
     reply.json
 }
 
-fn token(tokens: &Value) -> &str {
+pub fn token(tokens: &Value) -> &str {
     tokens["access_token"].as_str().expect("access_token")
 }
 
-fn refresh_of(tokens: &Value) -> &str {
+pub fn refresh_of(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().expect("refresh_token")
 }
 
@@ -165,12 +165,12 @@ async fn query_texts(server: &TestServer, sql: &str) -> Vec<String> {
 }
 
 /// A phone's device key and its registered id.
-struct Phone {
-    secret: SigningKey,
-    device_id: String,
+pub struct Phone {
+    pub secret: SigningKey,
+    pub device_id: String,
 }
 
-fn device_key(seed: u8) -> SigningKey {
+pub fn device_key(seed: u8) -> SigningKey {
     let mut bytes = [seed; 32];
     bytes[0] = 0xA5;
     SigningKey::from_bytes(&bytes)
@@ -186,7 +186,8 @@ async fn register(base: &str, token: &str, secret: &SigningKey, name: &str) -> R
     .await
 }
 
-async fn phone(base: &str, token: &str, seed: u8) -> Phone {
+/// Registers a device key derived from `seed` for the user of `token`.
+pub async fn phone(base: &str, token: &str, seed: u8) -> Phone {
     let secret = device_key(seed);
     let reply = register(base, token, &secret, "test phone").await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -196,7 +197,7 @@ async fn phone(base: &str, token: &str, seed: u8) -> Phone {
     }
 }
 
-fn nonce() -> String {
+pub fn nonce() -> String {
     use rand_core::RngCore;
     let mut bytes = [0u8; 16];
     rand_core::OsRng.fill_bytes(&mut bytes);
@@ -204,7 +205,7 @@ fn nonce() -> String {
 }
 
 /// The four signature headers for a request, as the SDK makes them.
-fn sign(
+pub fn sign(
     secret: &SigningKey,
     device_id: &str,
     method: &str,
@@ -223,6 +224,31 @@ fn sign(
             B64.encode(&secret.sign(&message).to_bytes()),
         ),
     ]
+}
+
+/// POSTs `body` to `path` as a money-moving request: bearer token, device signature over the
+/// exact bytes sent (timestamp now, fresh nonce), plus `extra` headers such as `Idempotency-Key`.
+/// For other areas' tests: `crate::identity::{signup, phone, signed_post}`.
+pub async fn signed_post(
+    base: &str,
+    path: &str,
+    token: &str,
+    phone: &Phone,
+    body: &Value,
+    extra: &[(&str, String)],
+) -> Full {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let mut headers = sign(
+        &phone.secret,
+        &phone.device_id,
+        "POST",
+        path,
+        &bytes,
+        now_ms(),
+        &nonce(),
+    );
+    headers.extend(extra.iter().map(|(name, value)| (*name, value.clone())));
+    call(base, "POST", path, Some(token), &headers, Some(&bytes)).await
 }
 
 // --- the probe server: SignedDevice on a route of a second server on the same database --------
@@ -1015,6 +1041,9 @@ async fn device_signatures_refuse_replay_stale_wrong_key_and_revoked_devices() {
             .reply;
             assert_problem(&reply, 401, code);
         }
+        let helper = signed_post(pbase, path, t, &device, &json!({"via": "helper"}), &[]).await;
+        assert_eq!(helper.reply.status, 200, "{}", helper.reply.text);
+        assert_eq!(helper.reply.json["body"]["via"], "helper");
         let edge = call(
             pbase,
             "POST",
