@@ -58,7 +58,11 @@ impl Purse {
     /// Runs the command to completion and captures everything it printed.
     pub fn run(mut self) -> Output {
         self.cmd
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = self.cmd.spawn().expect("spawn the purse binary");
@@ -104,7 +108,9 @@ impl Output {
         let json = self.json();
         assert_eq!(json["error"]["code"], code, "unexpected error: {self:#?}");
         assert!(
-            json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "error without a message: {self:#?}"
         );
         json
