@@ -523,9 +523,11 @@ fn hostile_parameters_are_refused_before_any_work() {
         (3, 10 * 1024 * 1024),
         (3, u32::MAX),
         (3, 8),
-        (3, 19_455),
+        (3, 7_167),
+        (3, 17_919), // with t_cost 2: below 35840 KiB-passes
         (7, 1_000_000),
         (7, 0),
+        (7, 1), // with m_cost 19456: below 35840 KiB-passes
         (11, 255),
         (11, 0),
     ] {
@@ -542,9 +544,57 @@ fn hostile_parameters_are_refused_before_any_work() {
         "backup_wrong_password"
     );
     assert_eq!(
-        code(keys::restore(&set(7, 1), PASSWORD)),
+        code(keys::restore(&set(7, 3), PASSWORD)),
         "backup_wrong_password"
     );
+}
+
+/// Writes a v1 envelope from the specification alone, with chosen argon2id parameters.
+fn seal_by_hand(seed: &[u8; 32], password: &str, m_cost: u32, t_cost: u32, p_cost: u32) -> String {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+
+    let mut header = vec![1u8, 1, 1];
+    for word in [m_cost, t_cost, p_cost] {
+        header.extend_from_slice(&word.to_be_bytes());
+    }
+    let (salt, nonce) = ([7u8; 16], [9u8; 24]);
+    let params = argon2::Params::new(m_cost, t_cost, p_cost, Some(32)).unwrap();
+    let mut key = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(password.as_bytes(), &salt, &mut key)
+        .unwrap();
+    let sealed = chacha20poly1305::XChaCha20Poly1305::new(&key.into())
+        .encrypt(
+            (&nonce).into(),
+            Payload {
+                msg: seed,
+                aad: &header,
+            },
+        )
+        .unwrap();
+    let body = [&header[..], &salt, &nonce, &sealed].concat();
+    format!("{BACKUP_PREFIX}{}", BASE64URL_NOPAD.encode(&body))
+}
+
+#[test]
+fn every_owasp_configuration_restores() {
+    // OWASP's five equivalent argon2id settings (m KiB, t), all accepted from the header.
+    for (m_cost, t_cost) in [
+        (47_104, 1),
+        (19_456, 2),
+        (12_288, 3),
+        (9_216, 4),
+        (7_168, 5),
+    ] {
+        let envelope = seal_by_hand(&[42; 32], PASSWORD, m_cost, t_cost, 1);
+        let restored = keys::restore(&envelope, PASSWORD).unwrap();
+        assert_eq!(restored.key_id(), SecretKey::from_bytes(&[42; 32]).key_id());
+    }
+    let two_lanes = seal_by_hand(&[42; 32], PASSWORD, 19_456, 2, 2);
+    assert!(keys::restore(&two_lanes, PASSWORD).is_ok());
+    // One step below the floor is refused even though it is otherwise well formed.
+    let weak = seal_by_hand(&[42; 32], PASSWORD, 7_167, 5, 1);
+    assert_eq!(code(keys::restore(&weak, PASSWORD)), "backup_corrupted");
 }
 
 #[test]
