@@ -32,7 +32,8 @@ pub enum KeysCommand {
         #[arg(long, default_value = KEY_FILE_DEFAULT)]
         out: PathBuf,
     },
-    /// Print the public key and key id of a key file (never the secret).
+    /// Print the public key and key id of a key file (never the secret), with a warning when the
+    /// file is accessible to other users.
     Show {
         /// The key file to read.
         file: PathBuf,
@@ -116,7 +117,30 @@ fn new(out: &Path) -> Result<Value, KeysError> {
 
 fn show(file: &Path) -> Result<Value, KeysError> {
     let secret = read_key_file(file)?;
-    Ok(describe(&secret, None))
+    let mut answer = describe(&secret, None);
+    if let Some(warning) = permission_warning(file) {
+        answer["warning"] = Value::String(warning);
+    }
+    Ok(answer)
+}
+
+/// A secret key readable by other users is a leak waiting to happen; say so where it is seen.
+#[cfg(unix)]
+fn permission_warning(file: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} is accessible to other users (mode {mode:04o}); run: chmod 600 {}",
+            display(file),
+            display(file)
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn permission_warning(_file: &Path) -> Option<String> {
+    None
 }
 
 fn backup(file: &Path) -> Result<Value, KeysError> {

@@ -112,10 +112,36 @@ fn show_prints_the_public_key_of_a_known_file() {
         "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
     );
     assert_eq!(json["key_id"], "21fe31dfa154a261");
-    assert_eq!(json.as_object().unwrap().len(), 2, "{json}");
+    // Only public facts (and a warning, since the file was written with the default umask).
+    for field in json.as_object().unwrap().keys() {
+        assert!(
+            ["public_key", "key_id", "warning"].contains(&field.as_str()),
+            "{json}"
+        );
+    }
     assert!(
         !out.stdout
             .contains("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn show_warns_about_a_key_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let created = new_key(dir.path(), "k.key");
+    let file = dir.path().join("k.key");
+    let quiet = purse(["keys", "show", path_str(&file)]).run().ok();
+    assert!(quiet.get("warning").is_none(), "{quiet}");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loud = purse(["keys", "show", path_str(&file)]).run().ok();
+    assert_eq!(loud["key_id"], created["key_id"]);
+    let warning = loud["warning"].as_str().unwrap();
+    assert!(
+        warning.contains("0644") && warning.contains("chmod 600"),
+        "{warning}"
     );
 }
 
