@@ -13,7 +13,9 @@ fn scan_grey(width: usize, height: usize, pixel: impl Fn(usize, usize) -> u8) ->
     let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(width, height, pixel);
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1, "expected exactly one QR code in the image");
-    let (meta, text) = grids[0].decode().expect("QR reader could not decode the image");
+    let (meta, text) = grids[0]
+        .decode()
+        .expect("QR reader could not decode the image");
     Scanned {
         text,
         version: meta.version.0,
@@ -32,8 +34,8 @@ pub fn scan_png(png: &[u8]) -> Scanned {
 
 /// Rasterizes an SVG document with resvg and reads the one QR code in it.
 pub fn scan_svg(svg: &str) -> Scanned {
-    let tree = resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default())
-        .expect("SVG parses");
+    let tree =
+        resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default()).expect("SVG parses");
     let size = tree.size().to_int_size();
     let mut pixmap =
         resvg::tiny_skia::Pixmap::new(size.width(), size.height()).expect("non-empty SVG");
