@@ -455,8 +455,9 @@ pub fn backup(secret: &SecretKey, password: &str) -> Result<String, KeyError> {
     let key = derive_key(&password, &salt, params)?;
 
     // Capacity for the tag up front: a reallocation would leave a plaintext copy in freed memory.
+    let seed = Zeroizing::new(secret.0.to_bytes());
     let mut sealed = Zeroizing::new(Vec::with_capacity(SEED_LEN + TAG_LEN));
-    sealed.extend_from_slice(&secret.0.to_bytes());
+    sealed.extend_from_slice(&seed[..]);
     XChaCha20Poly1305::new(Key::from_slice(&key[..]))
         .encrypt_in_place(XNonce::from_slice(&nonce), &header, &mut *sealed)
         .map_err(|_| corrupted("encryption failed"))?;
