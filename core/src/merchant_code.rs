@@ -231,43 +231,8 @@ pub fn generate(
     signer: &dyn Signer,
     new: &NewMerchantCode<'_>,
 ) -> Result<String, MerchantCodeError> {
-    check_new(new)?;
     let public_key = signer.public_key();
-    let key_id = public_key.key_id().to_string();
-    let (poi, expires_at_unix) = match &new.kind {
-        CodeKind::Static { expires_at_unix } => (PoiMethod::Static, *expires_at_unix),
-        CodeKind::Dynamic {
-            expires_at_unix, ..
-        } => (PoiMethod::Dynamic, Some(*expires_at_unix)),
-    };
-    let expiry_text = expires_at_unix.map(|at| at.to_string());
-    let mut account = vec![
-        (SUB_MERCHANT_ID, new.merchant_id),
-        (SUB_KEY_ID, key_id.as_str()),
-    ];
-    if let Some(expiry) = &expiry_text {
-        if expiry.len() > EXPIRY_DIGITS_MAX {
-            return Err(field("expires_at_unix", "is beyond 12 decimal digits"));
-        }
-        account.push((SUB_EXPIRY, expiry.as_str()));
-    }
-    let numeric = format!("{:03}", new.currency.numeric);
-    let mut builder = PayloadBuilder::new()
-        .poi_method(poi)
-        .merchant_account(ACCOUNT_TEMPLATE_ID, GUID, &account)
-        .mcc(new.mcc)
-        .currency(&numeric)
-        .country(new.country)
-        .merchant_name(new.merchant_name)
-        .merchant_city(new.city);
-    if let CodeKind::Dynamic {
-        amount, reference, ..
-    } = &new.kind
-    {
-        builder = builder
-            .amount(&amount.to_string())
-            .additional_data(&[(SUB_REFERENCE, reference.as_str())]);
-    }
+    let builder = builder(new, Some(public_key.key_id()))?;
     let unsigned = builder.encode_without_crc()?;
     let signature = signer
         .sign(unsigned.as_bytes())
@@ -292,6 +257,60 @@ pub fn generate(
     // Decode what we made, so a code that our own verifier would refuse never leaves here.
     emv::decode(&payload)?;
     Ok(payload)
+}
+
+/// Makes the same payload without a signature: a valid EMV code that any scanner reads, with the
+/// Purse account template (merchant id, expiry, no key id) but nothing that proves its origin, so
+/// [`verify`] answers `merchant_code_unsigned`. For tests and for printing a code before a key
+/// exists; never show one to payers.
+pub fn encode_unsigned(new: &NewMerchantCode<'_>) -> Result<String, MerchantCodeError> {
+    let payload = emv::append_crc(builder(new, None)?.encode_without_crc()?);
+    emv::decode(&payload)?;
+    Ok(payload)
+}
+
+/// Every object of the code but the signature template, in the layout of docs/formats.md.
+fn builder(
+    new: &NewMerchantCode<'_>,
+    key_id: Option<KeyId>,
+) -> Result<PayloadBuilder, MerchantCodeError> {
+    check_new(new)?;
+    let (poi, expires_at_unix) = match &new.kind {
+        CodeKind::Static { expires_at_unix } => (PoiMethod::Static, *expires_at_unix),
+        CodeKind::Dynamic {
+            expires_at_unix, ..
+        } => (PoiMethod::Dynamic, Some(*expires_at_unix)),
+    };
+    let key_id_text = key_id.map(|id| id.to_string());
+    let expiry_text = expires_at_unix.map(|at| at.to_string());
+    let mut account = vec![(SUB_MERCHANT_ID, new.merchant_id)];
+    if let Some(key_id) = &key_id_text {
+        account.push((SUB_KEY_ID, key_id.as_str()));
+    }
+    if let Some(expiry) = &expiry_text {
+        if expiry.len() > EXPIRY_DIGITS_MAX {
+            return Err(field("expires_at_unix", "is beyond 12 decimal digits"));
+        }
+        account.push((SUB_EXPIRY, expiry.as_str()));
+    }
+    let numeric = format!("{:03}", new.currency.numeric);
+    let mut builder = PayloadBuilder::new()
+        .poi_method(poi)
+        .merchant_account(ACCOUNT_TEMPLATE_ID, GUID, &account)
+        .mcc(new.mcc)
+        .currency(&numeric)
+        .country(new.country)
+        .merchant_name(new.merchant_name)
+        .merchant_city(new.city);
+    if let CodeKind::Dynamic {
+        amount, reference, ..
+    } = &new.kind
+    {
+        builder = builder
+            .amount(&amount.to_string())
+            .additional_data(&[(SUB_REFERENCE, reference.as_str())]);
+    }
+    Ok(builder)
 }
 
 fn check_new(new: &NewMerchantCode<'_>) -> Result<(), MerchantCodeError> {
@@ -501,6 +520,7 @@ fn purse_account(payload: &Payload) -> Result<&DataObject, MerchantCodeError> {
 pub fn decode(payload: &str) -> Result<UnverifiedMerchantCode, MerchantCodeError> {
     let payload = emv::decode(payload)?;
     let account = purse_account(&payload)?;
+    let (signed_len, signature) = read_signature(&payload)?;
     let merchant_id = account
         .get(SUB_MERCHANT_ID)
         .and_then(DataObject::text)
@@ -510,10 +530,8 @@ pub fn decode(payload: &str) -> Result<UnverifiedMerchantCode, MerchantCodeError
         .get(SUB_KEY_ID)
         .and_then(DataObject::text)
         .ok_or_else(|| invalid("key id (26/02) is missing"))?;
-    let key_id =
-        KeyId::from_str(key_id_text).map_err(|_| invalid("key id (26/02) is not 16 hex digits"))?;
-
-    let (signed_len, signature) = read_signature(&payload)?;
+    let key_id = KeyId::from_str(key_id_text)
+        .map_err(|_| invalid("key id (26/02) is not 16 lower-case hex digits"))?;
     Ok(UnverifiedMerchantCode {
         merchant_id,
         key_id,

@@ -401,6 +401,33 @@ fn purse_account_without_signature_is_unsigned() {
 }
 
 #[test]
+fn unsigned_codes_are_valid_emv_but_never_verify() {
+    let key = key_n(21);
+    for new in [static_code(Some(T0 + 60)), dynamic_code("3.00", T0 + 60)] {
+        let payload = merchant_code::encode_unsigned(&new).unwrap();
+        let emv = emv::decode(&payload).unwrap();
+        let account = emv.merchant_account(merchant_code::GUID).unwrap();
+        assert_eq!(
+            account.get("01").unwrap().text(),
+            Some("mer_7Hq2LmX9pR4sT6vW")
+        );
+        assert!(account.get("02").is_none(), "no key id without a key");
+        assert_eq!(account.get("03").unwrap().text(), Some("1750000060"));
+        let err = merchant_code::verify(&payload, &key.public_key(), T0).unwrap_err();
+        assert_eq!(err.code(), "merchant_code_unsigned");
+    }
+    // Field rules apply to unsigned codes too.
+    let bad = NewMerchantCode {
+        mcc: "58",
+        ..static_code(None)
+    };
+    assert_eq!(
+        merchant_code::encode_unsigned(&bad).unwrap_err().code(),
+        "merchant_code_field_invalid"
+    );
+}
+
+#[test]
 fn layout_violations_are_invalid() {
     let key = key_n(14);
     let key_id = key.key_id().to_string();
