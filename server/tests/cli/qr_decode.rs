@@ -141,7 +141,7 @@ fn stdin_rejects_non_utf8_and_oversized_input() {
     let (got, exit) = verdict(&decode_stdin(b"000201\xff\xfe6304ABCD"));
     assert_eq!(
         (exit, got["error"]["code"].as_str()),
-        (1, Some("encoding_invalid"))
+        (1, Some("input_unreadable"))
     );
     let huge = "0".repeat(100_000);
     let (got, exit) = verdict(&decode_stdin(huge.as_bytes()));
