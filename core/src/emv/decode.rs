@@ -21,6 +21,18 @@ pub const PAYLOAD_CHARS_MAX: usize = 4096;
 const CRC_HEADER: &str = "6304";
 
 /// Decodes and checks an EMV merchant-presented payload.
+///
+/// Checks, first failure wins: 4 to [`PAYLOAD_CHARS_MAX`] characters (`too_short`, `too_long`);
+/// TLV objects with 2-digit ids and lengths counted in characters (`tlv_malformed`; a payload cut
+/// inside the CRC header is `crc_missing`); distinct ids at the top level and inside each template
+/// (`duplicate_tag`); id 00 first (`structure_invalid`) and the CRC last (`crc_missing`,
+/// `structure_invalid`, `crc_malformed`); the CRC itself, either hex case (`crc_mismatch`); a
+/// merchant account (02–51), currency (53) and country (58) (`missing_field`); payload format of 2
+/// digits, currency of 3 digits and a decimal amount (`invalid_field`).
+///
+/// Lenient where real codes bend the specification: any 2-digit payload format ("02" in DuitNow),
+/// no MCC, merchant name or city (PromptPay, VietQR, Pix), amount "0", and template values that are
+/// not TLV, which are kept as [`Value::Raw`].
 pub fn decode(payload: &str) -> Result<Payload, EmvError> {
     check_size(payload)?;
     // An ASCII payload (most real codes) lets character offsets equal byte offsets.
