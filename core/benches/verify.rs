@@ -109,21 +109,15 @@ fn main() {
     let (code, code_signed_len) = pay_code(&key);
     let (payload, payload_signed_len) = merchant_payload(&key);
     let charge = Amount::parse("99.99", Currency::from_code("USD").unwrap()).unwrap();
-    let verify_pay_code = || {
-        paycode::verify(
-            black_box(&code),
-            &public,
-            Some(999),
-            NOW + 5,
-            Some(&charge),
-        )
-        .is_ok()
-    };
+    let verify_pay_code =
+        || paycode::verify(black_box(&code), &public, Some(999), NOW + 5, Some(&charge)).is_ok();
     let verify_merchant_code =
         || merchant_code::verify(black_box(&payload), &public, NOW + 5).is_ok();
     let raw_pay = Raw::new(code_signed_len);
     let raw_merchant = Raw::new(payload_signed_len);
-    assert!(verify_pay_code() && verify_merchant_code() && raw_pay.verify() && raw_merchant.verify());
+    assert!(
+        verify_pay_code() && verify_merchant_code() && raw_pay.verify() && raw_merchant.verify()
+    );
 
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("paycode");
@@ -134,9 +128,10 @@ fn main() {
     group.finish();
     let mut group = c.benchmark_group("merchant_code");
     group.bench_function("verify_full", |b| b.iter(verify_merchant_code));
-    group.bench_function(format!("raw_verify_strict_{payload_signed_len}_bytes"), |b| {
-        b.iter(|| raw_merchant.verify())
-    });
+    group.bench_function(
+        format!("raw_verify_strict_{payload_signed_len}_bytes"),
+        |b| b.iter(|| raw_merchant.verify()),
+    );
     group.finish();
     c.final_summary();
 
