@@ -314,17 +314,10 @@ fn builder(
 }
 
 fn check_new(new: &NewMerchantCode<'_>) -> Result<(), MerchantCodeError> {
-    let id = new.merchant_id;
-    if id.is_empty() || id.len() > MERCHANT_ID_CHARS_MAX {
-        return Err(field("merchant_id", "must be 1 to 40 characters"));
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !is_merchant_id(new.merchant_id) {
         return Err(field(
             "merchant_id",
-            "may only hold A-Z, a-z, 0-9, '_' and '-'",
+            "must be 1 to 40 characters of A-Z, a-z, 0-9, '_' and '-'",
         ));
     }
     check_text("merchant_name", new.merchant_name, MERCHANT_NAME_CHARS_MAX)?;
@@ -351,6 +344,14 @@ fn check_new(new: &NewMerchantCode<'_>) -> Result<(), MerchantCodeError> {
         check_text("reference", reference, REFERENCE_CHARS_MAX)?;
     }
     Ok(())
+}
+
+/// 1 to [`MERCHANT_ID_CHARS_MAX`] characters of `[A-Za-z0-9_-]`.
+fn is_merchant_id(id: &str) -> bool {
+    (1..=MERCHANT_ID_CHARS_MAX).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn check_text(name: &'static str, text: &str, chars_max: usize) -> Result<(), MerchantCodeError> {
@@ -524,7 +525,8 @@ pub fn decode(payload: &str) -> Result<UnverifiedMerchantCode, MerchantCodeError
     let merchant_id = account
         .get(SUB_MERCHANT_ID)
         .and_then(DataObject::text)
-        .ok_or_else(|| invalid("merchant id (26/01) is missing"))?
+        .filter(|id| is_merchant_id(id))
+        .ok_or_else(|| invalid("merchant id (26/01) is missing or not 1-40 of [A-Za-z0-9_-]"))?
         .to_owned();
     let key_id_text = account
         .get(SUB_KEY_ID)

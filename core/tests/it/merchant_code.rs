@@ -461,6 +461,14 @@ fn layout_violations_are_invalid() {
     ));
     cases.push((
         sign_by_hand(
+            hand_built(&[("01", "mer 1".to_owned()), ("02", key_id.clone())], |b| b),
+            &key,
+            "80",
+        ),
+        "merchant id with a space",
+    ));
+    cases.push((
+        sign_by_hand(
             hand_built(
                 &[("01", "mer_1".to_owned()), ("02", key_id.to_uppercase())],
                 |b| b,
