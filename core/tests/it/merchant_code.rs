@@ -278,7 +278,8 @@ fn account_fields(key_id: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A Purse-looking payload built by hand, with the signature template `signature` (sub-tags).
+/// A Purse-looking payload built by hand (no signature yet): the Purse account template with
+/// `account` sub-tags, the fields of `static_code`, and whatever `extra` adds.
 fn hand_built(
     account: &[(&str, String)],
     extra: impl FnOnce(PayloadBuilder) -> PayloadBuilder,
