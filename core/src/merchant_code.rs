@@ -69,7 +69,7 @@ const SUB_SIGNATURE: &str = "01";
 const SUB_REFERENCE: &str = "05";
 
 /// Why a merchant code was not generated or not accepted. Each variant has its own `code()`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MerchantCodeError {
     /// Not a valid EMV payload at all; the EMV error's own code is passed through.
     #[error(transparent)]

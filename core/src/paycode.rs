@@ -62,7 +62,7 @@ const CAP_CURRENCY_BITS: u32 = 10;
 pub const TEXT_CHARS_MAX: usize = PREFIX.len() + BYTES_MAX / 2 * 3 + BYTES_MAX % 2 * 2;
 
 /// Why a pay code was not generated or not accepted. Each variant has its own stable `code()`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaycodeError {
     /// The text is not a well-formed pay code (prefix, base45, length, header, fields).
     #[error("not a valid pay code: {reason}")]
