@@ -26,6 +26,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub metrics: Metrics,
+    /// The double-entry ledger and its actors: the only way money moves.
+    pub ledger: crate::ledger::Ledger,
     /// Users, sessions, devices and request signatures.
     pub identity: Arc<crate::identity::Identity>,
     /// The OpenAPI document, rendered once at start.
@@ -67,19 +69,28 @@ impl AppState {
         )
         .await
         .map_err(|err| StartError::Other(format!("starting identity: {err}")))?;
+        let ledger = crate::ledger::Ledger::start(
+            db.clone(),
+            &config.ledger,
+            &config.wallets,
+            metrics.clone(),
+        );
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
             config: Arc::new(config),
             db,
             metrics,
+            ledger,
             identity,
             openapi_json: Arc::new(openapi_json),
         })
     }
 
-    /// Stops the actors after the HTTP server drained, then closes the pool.
+    /// Stops the actors after the HTTP server drained (queued transfers still commit), then
+    /// closes the pool.
     pub async fn shutdown(&self) {
+        self.ledger.shutdown().await;
         self.db.close().await;
     }
 }
@@ -104,6 +115,7 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
 /// The `/v1` API: one line per area.
 fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::identity::http::routes);
+    cfg.configure(crate::ledger::http::routes);
 }
 
 /// A running HTTP server.

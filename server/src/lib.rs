@@ -3,6 +3,8 @@
 //! benchmarks start the very same app in-process. The binary `purse` (`main.rs`) is a thin shell.
 //!
 //! Code map:
+//! - [`ledger`]: the double-entry, hash-chained ledger and the [`ledger::Ledger`] handle.
+//! - [`actors`]: wallet actors and their registry (the ledger writer is in `ledger`).
 //! - [`app`]: shared state, routes, middleware, server start and graceful shutdown.
 //! - [`config`]: the configuration (TOML file + `PURSE_*` environment), zero-config defaults.
 //! - [`db`]: the SQLite / PostgreSQL pool, embedded migrations, how one code base serves both.
@@ -15,6 +17,7 @@
 //!
 //! It never holds money in floats and never writes SQL outside a storage module (`db`, `*/store.rs`).
 
+pub mod actors;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -22,6 +25,7 @@ pub mod db;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod ledger;
 
 pub mod metrics;
 pub mod openapi;

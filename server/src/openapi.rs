@@ -30,5 +30,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = OperationsApi::openapi();
     // One line per area: doc.merge(crate::<area>::http::Api::openapi());
     doc.merge(crate::identity::http::Api::openapi());
+    doc.merge(crate::ledger::http::Api::openapi());
     doc
 }

@@ -12,6 +12,8 @@ CREATE TABLE accounts (
     balance_minor INTEGER NOT NULL DEFAULT 0,
     created_at_ms INTEGER NOT NULL,
     CHECK (kind = 'system' OR balance_minor >= 0),
+    -- SQLite turns an overflowing integer sum into a float; refuse it instead
+    CHECK (typeof(balance_minor) = 'integer'),
     CHECK ((kind = 'wallet') = (owner_id IS NOT NULL)),
     -- the target of the transfers' (account, currency) foreign keys
     UNIQUE (id, currency)
@@ -38,7 +40,7 @@ CREATE TABLE transfers (
     debit_account  TEXT NOT NULL,
     credit_account TEXT NOT NULL,
     currency       TEXT NOT NULL,
-    amount_minor   INTEGER NOT NULL CHECK (amount_minor > 0 AND amount_minor <= 1000000000000000),
+    amount_minor   INTEGER NOT NULL CHECK (typeof(amount_minor) = 'integer' AND amount_minor > 0 AND amount_minor <= 1000000000000000),
     memo           TEXT CHECK (memo IS NULL OR length(memo) <= 500),
     created_at_ms  INTEGER NOT NULL,
     prev_hash      BLOB NOT NULL CHECK (length(prev_hash) = 32),

@@ -1,6 +1,8 @@
 //! The `purse` command line: one module per command group.
 
+pub mod admin;
 mod keys;
+pub mod ledger;
 mod paycode;
 mod qr;
 pub mod serve;
@@ -28,6 +30,12 @@ enum Command {
     Paycode(paycode::PaycodeCommand),
     /// Run the HTTP API (zero configuration: SQLite at ./data/purse.db, 127.0.0.1:8080).
     Serve(serve::ServeArgs),
+    /// Check the ledger: hash chain and balances recomputed from the transfers.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
+    /// Operator commands that work on the database directly.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 /// Runs one command and returns the process exit status.
@@ -37,5 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Paycode(cmd) => paycode::run(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Ledger(cmd) => ledger::run(cmd),
+        Command::Admin(cmd) => admin::run(cmd),
     }
 }

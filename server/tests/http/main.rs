@@ -3,5 +3,6 @@
 //! One binary with one module per topic and a shared `util`.
 
 mod identity;
+mod ledger;
 mod operations;
 mod util;

@@ -79,3 +79,44 @@ async fn unknown_routes_and_bad_bodies_are_problems() {
     assert!(!metrics.text.contains("no-such-thing"));
     assert!(metrics.text.contains(r#"route="unmatched""#));
 }
+
+#[actix_rt::test]
+async fn bodies_over_the_limit_and_wrong_types_are_problems() {
+    const TOKEN: &str = "operator-token-for-tests-0123456789abcdef";
+    let Some(server) = TestServer::start_with(
+        crate::util::Backend::Sqlite,
+        "bodies_over_the_limit_and_wrong_types_are_problems",
+        |config| config.admin_token = Some(TOKEN.to_owned()),
+    ) else {
+        return;
+    };
+    let post = |body: Vec<u8>, content_type: &'static str| {
+        let url = server.url("/v1/admin/fund");
+        async move {
+            read(
+                client()
+                    .post(url)
+                    .insert_header(("content-type", content_type))
+                    .insert_header(("authorization", format!("Bearer {TOKEN}")))
+                    .send_body(body)
+                    .await
+                    .expect("sent"),
+            )
+            .await
+        }
+    };
+    let mut big = br#"{"wallet_id":"wal_x","amount":"1","reference":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 64 * 1024));
+    big.extend(br#""}"#);
+    assert_problem(&post(big, "application/json").await, 413, "body_too_large");
+    assert_problem(
+        &post(b"{not json".to_vec(), "application/json").await,
+        400,
+        "body_invalid",
+    );
+    assert_problem(
+        &post(br#"{"wallet_id":"w","amount":"1"}"#.to_vec(), "text/plain").await,
+        415,
+        "unsupported_media_type",
+    );
+}

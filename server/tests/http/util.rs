@@ -34,8 +34,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
-    pg_database: Option<(String, String)>,
-    _dir: tempfile::TempDir,
+    /// Dropped after the server stopped (field order): the PostgreSQL database goes last.
+    db: TestDb,
 }
 
 fn pg_admin_url() -> String {
@@ -113,19 +113,18 @@ pub fn drop_pg_database(name: &str) {
     }
 }
 
-impl TestServer {
-    /// Starts a server with the test defaults; `None` when the backend is unavailable (see module
-    /// docs).
-    pub fn start(backend: Backend, test: &str) -> Option<TestServer> {
-        TestServer::start_with(backend, test, |_| {})
-    }
+/// A database for one test (SQLite in a temporary directory, or a fresh PostgreSQL database that
+/// is dropped afterwards), with the test configuration pointing at it.
+pub struct TestDb {
+    pub config: Config,
+    pub backend: Backend,
+    pg_database: Option<String>,
+    dir: tempfile::TempDir,
+}
 
-    /// Starts a server after `adjust` changed the test configuration.
-    pub fn start_with(
-        backend: Backend,
-        test: &str,
-        adjust: impl FnOnce(&mut Config),
-    ) -> Option<TestServer> {
+impl TestDb {
+    /// `None` when PostgreSQL is unreachable outside CI (the reason is printed).
+    pub fn new(backend: Backend, test: &str) -> Option<TestDb> {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config {
             listen: "127.0.0.1:0".to_owned(),
@@ -139,11 +138,65 @@ impl TestServer {
             Backend::Sqlite => None,
             Backend::Postgres => {
                 let (url, name) = create_pg_database(test)?;
-                config.database_url = Some(url.clone());
-                Some((url, name))
+                config.database_url = Some(url);
+                Some(name)
             }
         };
-        adjust(&mut config);
+        Some(TestDb {
+            config,
+            backend,
+            pg_database,
+            dir,
+        })
+    }
+
+    pub fn database_url(&self) -> String {
+        self.config.database_url()
+    }
+
+    /// Connects and migrates, as the server does at start.
+    pub async fn open(&self) -> purse_server::db::Db {
+        purse_server::db::Db::open(&self.config)
+            .await
+            .expect("test database opens")
+    }
+
+    /// Runs the `purse` binary against this database.
+    pub fn purse(&self, args: &[&str]) -> CliOutput {
+        run_purse(args, &self.database_url(), &self.config.data_dir)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_database {
+            drop_pg_database(name);
+        }
+        let _ = &self.dir;
+    }
+}
+
+impl TestServer {
+    /// Starts a server with the test defaults; `None` when the backend is unavailable (see module
+    /// docs).
+    pub fn start(backend: Backend, test: &str) -> Option<TestServer> {
+        TestServer::start_with(backend, test, |_| {})
+    }
+
+    /// Starts a server after `adjust` changed the test configuration.
+    pub fn start_with(
+        backend: Backend,
+        test: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<TestServer> {
+        let mut db = TestDb::new(backend, test)?;
+        adjust(&mut db.config);
+        TestServer::start_on(db, test)
+    }
+
+    /// Starts a server on a prepared database (which it owns from now on).
+    pub fn start_on(db: TestDb, test: &str) -> Option<TestServer> {
+        let config = db.config.clone();
         let database_url = config.database_url();
         let data_dir = config.data_dir.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -174,13 +227,17 @@ impl TestServer {
         Some(TestServer {
             base: format!("http://{addr}"),
             database_url,
-            backend,
+            backend: db.backend,
             data_dir,
             handle,
             thread: Some(thread),
-            pg_database,
-            _dir: dir,
+            db,
         })
+    }
+
+    /// The database this server runs on.
+    pub fn db(&self) -> &TestDb {
+        &self.db
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -205,10 +262,8 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // Stop before `db` drops its PostgreSQL database.
         self.stop();
-        if let Some((_, name)) = &self.pg_database {
-            drop_pg_database(name);
-        }
     }
 }
 

@@ -1,0 +1,744 @@
+//! Ledger storage: every SQL statement over `accounts`, `transfers` and `ledger_head`. It never
+//! decides whether a debit is allowed (wallet actors do) and never batches by itself (the writer
+//! does); it appends a given batch atomically with its balance updates and hash chain, and reads.
+//!
+//! # Committing a batch
+//!
+//! [`commit_batch`] runs one database transaction:
+//!
+//! 1. `UPDATE ledger_head SET seq = seq ... RETURNING seq, hash` — a write as first statement, so
+//!    the transaction holds the chain head (SQLite: the database write lock; PostgreSQL: the head
+//!    row lock) before it reads it. A second server process on the same database waits here and
+//!    then continues from the new head: the chain never forks and needs no retry loop.
+//! 2. Chain positions and hashes are computed in memory ([`super::chain`]).
+//! 3. All rows are inserted with one statement (SQLite: `json_each` over one JSON parameter;
+//!    PostgreSQL: `UNNEST` of arrays).
+//! 4. Balances move by the net delta per account with one statement (`UPDATE ... FROM`), which
+//!    returns the new balances; the schema's `CHECK (balance_minor >= 0)` on wallets is the final
+//!    guard against overdraft, also with two processes.
+//! 5. The head moves to the last row, guarded by the seq read in step 1.
+//!
+//! If a statement fails on a constraint (a duplicate reference, an overdraft the cache did not
+//! see, an unknown account), the transaction rolls back and the batch is replayed transfer by
+//! transfer inside one transaction with a savepoint each, so the offenders are rejected and the
+//! others still commit together.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use sqlx::error::ErrorKind;
+
+use super::chain::{self, ChainFields, GENESIS, HASH_LEN};
+use super::{Account, AccountKind, LedgerError, Posted, Transfer};
+use crate::db::Db;
+use crate::with_db;
+
+/// A transfer accepted for commit: validated, with its id and time assigned.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub id: String,
+    pub reference: String,
+    pub kind: &'static str,
+    pub debit_account: String,
+    pub credit_account: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub memo: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// One row as written: the prepared transfer, its chain position and hashes.
+struct Chained<'a> {
+    prepared: &'a Prepared,
+    seq: i64,
+    prev_hash: [u8; HASH_LEN],
+    hash: [u8; HASH_LEN],
+}
+
+impl Chained<'_> {
+    fn to_transfer(&self) -> Transfer {
+        let p = self.prepared;
+        Transfer {
+            seq: self.seq,
+            id: p.id.clone(),
+            reference: p.reference.clone(),
+            kind: p.kind.to_owned(),
+            debit_account: p.debit_account.clone(),
+            credit_account: p.credit_account.clone(),
+            currency: p.currency.clone(),
+            amount_minor: p.amount_minor,
+            memo: p.memo.clone(),
+            created_at_ms: p.created_at_ms,
+            prev_hash: self.prev_hash.to_vec(),
+            hash: self.hash.to_vec(),
+        }
+    }
+}
+
+fn chain_one<'a>(prepared: &'a Prepared, seq: i64, prev_hash: [u8; HASH_LEN]) -> Chained<'a> {
+    let hash = chain::chain_hash(
+        &prev_hash,
+        &ChainFields {
+            seq,
+            id: &prepared.id,
+            reference: &prepared.reference,
+            kind: prepared.kind,
+            debit_account: &prepared.debit_account,
+            credit_account: &prepared.credit_account,
+            currency: &prepared.currency,
+            amount_minor: prepared.amount_minor,
+            memo: prepared.memo.as_deref(),
+            created_at_ms: prepared.created_at_ms,
+        },
+    );
+    Chained {
+        prepared,
+        seq,
+        prev_hash,
+        hash,
+    }
+}
+
+/// Net balance change per account of `rows`, in a deterministic (sorted) order so that two
+/// processes touch rows in the same order. Asserts double entry: every transfer takes from one
+/// account exactly what it gives another, so the deltas of a batch sum to zero. (Per currency the
+/// same holds because both accounts of a transfer must have its currency: the foreign keys check
+/// that, and `purse ledger verify` re-checks the sums.)
+fn net_deltas(rows: &[Chained<'_>]) -> Vec<(String, i64)> {
+    let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut debits: i128 = 0;
+    let mut credits: i128 = 0;
+    for row in rows {
+        let p = row.prepared;
+        assert!(p.amount_minor > 0, "validated before commit");
+        assert_ne!(p.debit_account, p.credit_account, "validated before commit");
+        // Each delta is bounded by batch_max * AMOUNT_MINOR_MAX (< 2^63), so i64 cannot overflow.
+        *deltas.entry(&p.debit_account).or_default() -= p.amount_minor;
+        *deltas.entry(&p.credit_account).or_default() += p.amount_minor;
+        debits += i128::from(p.amount_minor);
+        credits += i128::from(p.amount_minor);
+    }
+    let net: i128 = deltas.values().map(|delta| i128::from(*delta)).sum();
+    assert_eq!(debits, credits, "double entry: debits equal credits");
+    assert_eq!(net, 0, "double entry: the deltas of a batch sum to zero");
+    // Zero deltas stay: the update returns every touched account's balance for the callers.
+    deltas
+        .into_iter()
+        .map(|(account, delta)| (account.to_owned(), delta))
+        .collect()
+}
+
+/// A balance row returned by an update: account, kind, new balance.
+struct BalanceRow {
+    account: String,
+    kind: String,
+    balance_minor: i64,
+}
+
+/// The statements whose text differs between the backends.
+trait BulkWrite {
+    async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error>;
+    async fn apply_deltas(
+        &mut self,
+        deltas: &[(String, i64)],
+    ) -> Result<Vec<BalanceRow>, sqlx::Error>;
+}
+
+impl BulkWrite for sqlx::SqliteConnection {
+    async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
+        // One JSON array parameter instead of 12 binds per row: one statement text for any batch
+        // size (one prepared statement) and no SQLite bind-count limit.
+        let json = serde_json::Value::Array(
+            rows.iter()
+                .map(|row| {
+                    let p = row.prepared;
+                    serde_json::json!([
+                        row.seq,
+                        p.id,
+                        p.reference,
+                        p.kind,
+                        p.debit_account,
+                        p.credit_account,
+                        p.currency,
+                        p.amount_minor,
+                        p.memo,
+                        p.created_at_ms,
+                        chain::hex(&row.prev_hash),
+                        chain::hex(&row.hash),
+                    ])
+                })
+                .collect(),
+        );
+        let result = sqlx::query(
+            "INSERT INTO transfers (seq, id, reference, kind, debit_account, credit_account, \
+             currency, amount_minor, memo, created_at_ms, prev_hash, hash) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+             value->>7, value->>8, value->>9, unhex(value->>10), unhex(value->>11) \
+             FROM json_each($1)",
+        )
+        .bind(json.to_string())
+        .execute(&mut *self)
+        .await?;
+        assert_eq!(
+            result.rows_affected(),
+            rows.len() as u64,
+            "every row inserted"
+        );
+        Ok(())
+    }
+
+    async fn apply_deltas(
+        &mut self,
+        deltas: &[(String, i64)],
+    ) -> Result<Vec<BalanceRow>, sqlx::Error> {
+        let json = serde_json::to_string(deltas).expect("strings and integers serialize");
+        let rows = sqlx::query(
+            "WITH d(id, delta) AS (SELECT value->>0, value->>1 FROM json_each($1)) \
+             UPDATE accounts SET balance_minor = accounts.balance_minor + d.delta \
+             FROM d WHERE accounts.id = d.id \
+             RETURNING id, kind, balance_minor",
+        )
+        .bind(json)
+        .fetch_all(&mut *self)
+        .await?;
+        rows.iter().map(balance_row).collect()
+    }
+}
+
+impl BulkWrite for sqlx::PgConnection {
+    async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
+        let n = rows.len();
+        let mut seq = Vec::with_capacity(n);
+        let mut id = Vec::with_capacity(n);
+        let mut reference = Vec::with_capacity(n);
+        let mut kind = Vec::with_capacity(n);
+        let mut debit = Vec::with_capacity(n);
+        let mut credit = Vec::with_capacity(n);
+        let mut currency = Vec::with_capacity(n);
+        let mut amount = Vec::with_capacity(n);
+        let mut memo = Vec::with_capacity(n);
+        let mut created = Vec::with_capacity(n);
+        let mut prev_hash = Vec::with_capacity(n);
+        let mut hash = Vec::with_capacity(n);
+        for row in rows {
+            let p = row.prepared;
+            seq.push(row.seq);
+            id.push(p.id.as_str());
+            reference.push(p.reference.as_str());
+            kind.push(p.kind);
+            debit.push(p.debit_account.as_str());
+            credit.push(p.credit_account.as_str());
+            currency.push(p.currency.as_str());
+            amount.push(p.amount_minor);
+            memo.push(p.memo.as_deref());
+            created.push(p.created_at_ms);
+            prev_hash.push(row.prev_hash.to_vec());
+            hash.push(row.hash.to_vec());
+        }
+        let result = sqlx::query(
+            "INSERT INTO transfers (seq, id, reference, kind, debit_account, credit_account, \
+             currency, amount_minor, memo, created_at_ms, prev_hash, hash) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], $11::bytea[], \
+             $12::bytea[])",
+        )
+        .bind(seq)
+        .bind(id)
+        .bind(reference)
+        .bind(kind)
+        .bind(debit)
+        .bind(credit)
+        .bind(currency)
+        .bind(amount)
+        .bind(memo)
+        .bind(created)
+        .bind(prev_hash)
+        .bind(hash)
+        .execute(&mut *self)
+        .await?;
+        assert_eq!(result.rows_affected(), n as u64, "every row inserted");
+        Ok(())
+    }
+
+    async fn apply_deltas(
+        &mut self,
+        deltas: &[(String, i64)],
+    ) -> Result<Vec<BalanceRow>, sqlx::Error> {
+        let ids: Vec<&str> = deltas.iter().map(|(id, _)| id.as_str()).collect();
+        let amounts: Vec<i64> = deltas.iter().map(|(_, delta)| *delta).collect();
+        let rows = sqlx::query(
+            "UPDATE accounts AS a SET balance_minor = a.balance_minor + d.delta \
+             FROM UNNEST($1::text[], $2::bigint[]) AS d(id, delta) WHERE a.id = d.id \
+             RETURNING a.id, a.kind, a.balance_minor",
+        )
+        .bind(ids)
+        .bind(amounts)
+        .fetch_all(&mut *self)
+        .await?;
+        rows.iter().map(balance_row).collect()
+    }
+}
+
+fn balance_row<R: Row>(row: &R) -> Result<BalanceRow, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(BalanceRow {
+        account: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        balance_minor: row.try_get(2)?,
+    })
+}
+
+/// Why a batch could not commit as a whole.
+enum FastPathError {
+    /// A constraint refused some row: replay transfer by transfer.
+    Constraint,
+    Db(sqlx::Error),
+}
+
+fn is_constraint(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            matches!(
+                db.kind(),
+                ErrorKind::UniqueViolation
+                    | ErrorKind::ForeignKeyViolation
+                    | ErrorKind::CheckViolation
+                    | ErrorKind::NotNullViolation
+            ) || db.code().as_deref() == Some("22003")
+        } // PostgreSQL numeric_value_out_of_range
+        _ => false,
+    }
+}
+
+/// The head statement shared by both paths: takes the write lock and reads the head.
+const LOCK_HEAD: &str = "UPDATE ledger_head SET seq = seq WHERE id = 1 RETURNING seq, hash";
+const MOVE_HEAD: &str = "UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3";
+
+fn head_hash(bytes: Vec<u8>) -> [u8; HASH_LEN] {
+    bytes
+        .try_into()
+        .expect("the schema checks length(hash) = 32")
+}
+
+/// Commits `batch` in order (see the module docs). Returns one result per transfer, in order; an
+/// `Err` of the whole call means nothing was committed (the database failed).
+pub async fn commit_batch(
+    db: &Db,
+    batch: &[Prepared],
+) -> Result<Vec<Result<Posted, LedgerError>>, sqlx::Error> {
+    assert!(!batch.is_empty(), "the writer never commits an empty batch");
+    let fast = with_db!(db, pool => async {
+        let mut tx = pool.begin().await.map_err(FastPathError::Db)?;
+        let (head_seq, head): (i64, Vec<u8>) = sqlx::query_as(LOCK_HEAD)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(FastPathError::Db)?;
+        let mut prev = head_hash(head);
+        let mut rows = Vec::with_capacity(batch.len());
+        for (offset, prepared) in batch.iter().enumerate() {
+            let row = chain_one(prepared, head_seq + 1 + offset as i64, prev);
+            prev = row.hash;
+            rows.push(row);
+        }
+        let classify = |err: sqlx::Error| {
+            if is_constraint(&err) { FastPathError::Constraint } else { FastPathError::Db(err) }
+        };
+        tx.insert_transfers(&rows).await.map_err(classify)?;
+        let deltas = net_deltas(&rows);
+        let balances = tx.apply_deltas(&deltas).await.map_err(classify)?;
+        // Every account exists (the foreign keys passed), so every delta found its row.
+        assert_eq!(balances.len(), deltas.len(), "one balance row per touched account");
+        let balances: BTreeMap<String, i64> = balances
+            .into_iter()
+            .map(|row| {
+                assert!(
+                    row.kind != AccountKind::Wallet.as_str() || row.balance_minor >= 0,
+                    "a wallet balance never goes below zero"
+                );
+                (row.account, row.balance_minor)
+            })
+            .collect();
+        let last = rows.last().expect("non-empty batch");
+        let moved = sqlx::query(MOVE_HEAD)
+            .bind(last.seq)
+            .bind(last.hash.to_vec())
+            .bind(head_seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(FastPathError::Db)?;
+        assert_eq!(moved.rows_affected(), 1, "the head we hold the lock on moved");
+        tx.commit().await.map_err(FastPathError::Db)?;
+        let as_of_seq = last.seq;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let p = row.prepared;
+                Ok(Posted {
+                    transfer: row.to_transfer(),
+                    debit_balance_minor: balances[&p.debit_account],
+                    credit_balance_minor: balances[&p.credit_account],
+                    as_of_seq,
+                })
+            })
+            .collect())
+    }.await);
+    match fast {
+        Ok(results) => Ok(results),
+        Err(FastPathError::Db(err)) => Err(err),
+        Err(FastPathError::Constraint) => commit_one_by_one(db, batch).await,
+    }
+}
+
+/// The slow path: one transaction, one savepoint per transfer, offenders rejected.
+async fn commit_one_by_one(
+    db: &Db,
+    batch: &[Prepared],
+) -> Result<Vec<Result<Posted, LedgerError>>, sqlx::Error> {
+    with_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let (head_seq, head): (i64, Vec<u8>) = sqlx::query_as(LOCK_HEAD).fetch_one(&mut *tx).await?;
+        let mut prev = head_hash(head);
+        let mut seq = head_seq;
+        let mut results = Vec::with_capacity(batch.len());
+        for prepared in batch {
+            let row = chain_one(prepared, seq + 1, prev);
+            // Nested begin on a connection inside a transaction is a SAVEPOINT.
+            let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
+            let attempt: Result<(i64, i64), sqlx::Error> = async {
+                savepoint.insert_transfers(std::slice::from_ref(&row)).await?;
+                let deltas = [
+                    (prepared.debit_account.clone(), -prepared.amount_minor),
+                    (prepared.credit_account.clone(), prepared.amount_minor),
+                ];
+                let balances = savepoint.apply_deltas(&deltas).await?;
+                let find = |account: &str| {
+                    balances.iter().find(|b| b.account == account).map(|b| {
+                        assert!(
+                            b.kind != AccountKind::Wallet.as_str() || b.balance_minor >= 0,
+                            "a wallet balance never goes below zero"
+                        );
+                        b.balance_minor
+                    })
+                };
+                let debit = find(&prepared.debit_account).expect("foreign key passed");
+                let credit = find(&prepared.credit_account).expect("foreign key passed");
+                Ok((debit, credit))
+            }
+            .await;
+            match attempt {
+                Ok((debit_balance_minor, credit_balance_minor)) => {
+                    savepoint.commit().await?;
+                    seq = row.seq;
+                    prev = row.hash;
+                    results.push(Ok(Posted {
+                        transfer: row.to_transfer(),
+                        debit_balance_minor,
+                        credit_balance_minor,
+                        as_of_seq: row.seq,
+                    }));
+                }
+                Err(err) if is_constraint(&err) => {
+                    savepoint.rollback().await?;
+                    let rejection = explain_rejection(&mut *tx, prepared, &err).await?;
+                    results.push(Err(rejection));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if seq != head_seq {
+            let moved = sqlx::query(MOVE_HEAD)
+                .bind(seq)
+                .bind(prev.to_vec())
+                .bind(head_seq)
+                .execute(&mut *tx)
+                .await?;
+            assert_eq!(moved.rows_affected(), 1, "the head we hold the lock on moved");
+        }
+        tx.commit().await?;
+        Ok(results)
+    }.await)
+}
+
+/// Turns a constraint failure of one transfer into the ledger's reason, reading what it needs
+/// within the same transaction.
+macro_rules! explain_rejection_body {
+    ($conn:expr, $prepared:expr, $err:expr) => {{
+        let prepared: &Prepared = $prepared;
+        let unique = matches!($err, sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation);
+        if unique {
+            let existing = sqlx::query(&format!("{TRANSFER_SELECT} WHERE reference = $1"))
+                .bind(&prepared.reference)
+                .fetch_optional(&mut *$conn)
+                .await?;
+            return Ok(match existing {
+                Some(row) => LedgerError::DuplicateReference(Box::new(transfer_from_row(&row)?)),
+                // The id collided (120 random bits: practically never); the caller may retry.
+                None => LedgerError::Unavailable("transfer id collision".to_owned()),
+            });
+        }
+        let accounts = sqlx::query("SELECT id, currency FROM accounts WHERE id = $1 OR id = $2")
+            .bind(&prepared.debit_account)
+            .bind(&prepared.credit_account)
+            .fetch_all(&mut *$conn)
+            .await?;
+        for account in [&prepared.debit_account, &prepared.credit_account] {
+            let found = accounts.iter().find(|row| row.get::<String, _>(0) == *account);
+            match found {
+                None => return Ok(LedgerError::AccountNotFound(account.clone())),
+                Some(row) if row.get::<String, _>(1) != prepared.currency => {
+                    return Ok(LedgerError::CurrencyMismatch);
+                }
+                Some(_) => {}
+            }
+        }
+        if prepared.debit_account.starts_with(AccountKind::Wallet.id_prefix()) {
+            Ok(LedgerError::InsufficientFunds)
+        } else {
+            Ok(LedgerError::BalanceOverflow)
+        }
+    }};
+}
+
+trait Explain {
+    async fn explain(
+        &mut self,
+        prepared: &Prepared,
+        err: &sqlx::Error,
+    ) -> Result<LedgerError, sqlx::Error>;
+}
+
+impl Explain for sqlx::SqliteConnection {
+    async fn explain(
+        &mut self,
+        prepared: &Prepared,
+        err: &sqlx::Error,
+    ) -> Result<LedgerError, sqlx::Error> {
+        let conn = self;
+        explain_rejection_body!(conn, prepared, err)
+    }
+}
+
+impl Explain for sqlx::PgConnection {
+    async fn explain(
+        &mut self,
+        prepared: &Prepared,
+        err: &sqlx::Error,
+    ) -> Result<LedgerError, sqlx::Error> {
+        let conn = self;
+        explain_rejection_body!(conn, prepared, err)
+    }
+}
+
+async fn explain_rejection<C: Explain>(
+    conn: &mut C,
+    prepared: &Prepared,
+    err: &sqlx::Error,
+) -> Result<LedgerError, sqlx::Error> {
+    conn.explain(prepared, err).await
+}
+
+/// The columns of a transfer, in the order [`transfer_from_row`] reads them.
+const TRANSFER_SELECT: &str = "SELECT seq, id, reference, kind, debit_account, credit_account, \
+     currency, amount_minor, memo, created_at_ms, prev_hash, hash FROM transfers";
+
+fn transfer_from_row<R: Row>(row: &R) -> Result<Transfer, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Transfer {
+        seq: row.try_get(0)?,
+        id: row.try_get(1)?,
+        reference: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        debit_account: row.try_get(4)?,
+        credit_account: row.try_get(5)?,
+        currency: row.try_get(6)?,
+        amount_minor: row.try_get(7)?,
+        memo: row.try_get(8)?,
+        created_at_ms: row.try_get(9)?,
+        prev_hash: row.try_get(10)?,
+        hash: row.try_get(11)?,
+    })
+}
+
+const ACCOUNT_SELECT: &str =
+    "SELECT id, kind, owner_id, currency, balance_minor, created_at_ms FROM accounts";
+
+fn account_from_row<R: Row>(row: &R) -> Result<Account, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let kind: String = row.try_get(1)?;
+    Ok(Account {
+        id: row.try_get(0)?,
+        kind: AccountKind::from_db(&kind)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown account kind {kind}").into()))?,
+        owner_id: row.try_get(2)?,
+        currency: row.try_get(3)?,
+        balance_minor: row.try_get(4)?,
+        created_at_ms: row.try_get(5)?,
+    })
+}
+
+/// Inserts an account unless one with this id (or this owner and currency, for wallets) exists.
+pub async fn insert_account_if_absent(db: &Db, account: &Account) -> Result<(), sqlx::Error> {
+    with_db!(db, pool => sqlx::query(
+        "INSERT INTO accounts (id, kind, owner_id, currency, balance_minor, created_at_ms) \
+         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(&account.id)
+    .bind(account.kind.as_str())
+    .bind(&account.owner_id)
+    .bind(&account.currency)
+    .bind(account.created_at_ms)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+pub async fn account(db: &Db, id: &str) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!("{ACCOUNT_SELECT} WHERE id = $1");
+    with_db!(db, pool => match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
+        Some(row) => account_from_row(&row).map(Some),
+        None => Ok(None),
+    })
+}
+
+pub async fn wallet_of(
+    db: &Db,
+    owner_id: &str,
+    currency: &str,
+) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!("{ACCOUNT_SELECT} WHERE kind = 'wallet' AND owner_id = $1 AND currency = $2");
+    with_db!(db, pool => match sqlx::query(&sql).bind(owner_id).bind(currency).fetch_optional(pool).await? {
+        Some(row) => account_from_row(&row).map(Some),
+        None => Ok(None),
+    })
+}
+
+/// The wallets of one owner, oldest first (a handful per owner: one per currency).
+pub async fn wallets_of(db: &Db, owner_id: &str) -> Result<Vec<Account>, sqlx::Error> {
+    let sql = format!(
+        "{ACCOUNT_SELECT} WHERE kind = 'wallet' AND owner_id = $1 ORDER BY created_at_ms, id"
+    );
+    with_db!(db, pool => sqlx::query(&sql)
+        .bind(owner_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(account_from_row)
+        .collect())
+}
+
+/// The committed balance of `account` and the chain position it is valid at, read in one
+/// statement so both come from the same snapshot. `None` when the account does not exist.
+pub async fn balance_at(db: &Db, account: &str) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    with_db!(db, pool => sqlx::query_as(
+        "SELECT balance_minor, (SELECT seq FROM ledger_head WHERE id = 1) FROM accounts WHERE id = $1",
+    )
+    .bind(account)
+    .fetch_optional(pool)
+    .await)
+}
+
+pub async fn transfer(db: &Db, id: &str) -> Result<Option<Transfer>, sqlx::Error> {
+    let sql = format!("{TRANSFER_SELECT} WHERE id = $1");
+    with_db!(db, pool => match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
+        Some(row) => transfer_from_row(&row).map(Some),
+        None => Ok(None),
+    })
+}
+
+pub async fn transfer_by_reference(
+    db: &Db,
+    reference: &str,
+) -> Result<Option<Transfer>, sqlx::Error> {
+    let sql = format!("{TRANSFER_SELECT} WHERE reference = $1");
+    with_db!(db, pool => match sqlx::query(&sql).bind(reference).fetch_optional(pool).await? {
+        Some(row) => transfer_from_row(&row).map(Some),
+        None => Ok(None),
+    })
+}
+
+/// Transfers touching `account`, newest first, strictly before chain position `before_seq`
+/// (`i64::MAX` for the first page); at most `limit` rows.
+pub async fn transfers_of(
+    db: &Db,
+    account: &str,
+    before_seq: i64,
+    limit: u32,
+) -> Result<Vec<Transfer>, sqlx::Error> {
+    // Two index range scans (debit side, credit side) merged, rather than an OR that neither
+    // backend answers from the indexes. A transfer never has the same account on both sides.
+    let sql = format!(
+        "SELECT * FROM (SELECT * FROM ({TRANSFER_SELECT} WHERE debit_account = $1 AND seq < $2 \
+         ORDER BY seq DESC LIMIT $3) AS d UNION ALL SELECT * FROM ({TRANSFER_SELECT} \
+         WHERE credit_account = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS c) AS t \
+         ORDER BY seq DESC LIMIT $3"
+    );
+    with_db!(db, pool => sqlx::query(&sql)
+        .bind(account)
+        .bind(before_seq)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(transfer_from_row)
+        .collect())
+}
+
+/// Every transfer with `seq > after_seq`, in chain order, at most `limit`: `purse ledger verify`
+/// walks the chain page by page so memory stays bounded on any ledger size.
+pub async fn transfers_after(
+    db: &Db,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<Transfer>, sqlx::Error> {
+    let sql = format!("{TRANSFER_SELECT} WHERE seq > $1 ORDER BY seq LIMIT $2");
+    with_db!(db, pool => sqlx::query(&sql)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(transfer_from_row)
+        .collect())
+}
+
+/// Every account with its stored balance, ordered by id.
+pub async fn all_accounts(db: &Db) -> Result<Vec<Account>, sqlx::Error> {
+    let sql = format!("{ACCOUNT_SELECT} ORDER BY id");
+    with_db!(db, pool => sqlx::query(&sql)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(account_from_row)
+        .collect())
+}
+
+/// The chain head as stored: (seq, hash).
+pub async fn head(db: &Db) -> Result<(i64, [u8; HASH_LEN]), sqlx::Error> {
+    let (seq, hash): (i64, Vec<u8>) = with_db!(db, pool => sqlx::query_as(
+        "SELECT seq, hash FROM ledger_head WHERE id = 1",
+    )
+    .fetch_one(pool)
+    .await)?;
+    let hash = hash
+        .try_into()
+        .map_err(|_| sqlx::Error::Decode("ledger_head.hash is not 32 bytes".into()))?;
+    Ok((seq, hash))
+}
+
+/// The genesis hash, for callers comparing against an empty chain.
+pub const EMPTY_CHAIN: [u8; HASH_LEN] = GENESIS;
