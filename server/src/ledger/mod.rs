@@ -71,8 +71,8 @@ use writer::LedgerWriter;
 pub const REFERENCE_LEN_MAX: usize = 200;
 /// Longest accepted memo (characters); the schema allows 500.
 pub const MEMO_CHARS_MAX: usize = 280;
-/// Largest amount of one transfer in minor units (10^15, as `purse_core::money`).
-pub const AMOUNT_MINOR_MAX: i64 = 1_000_000_000_000_000;
+/// Largest amount of one transfer in minor units (10^15).
+pub const AMOUNT_MINOR_MAX: i64 = purse_core::money::AMOUNT_MINOR_MAX;
 /// Most transfers one history page returns.
 pub const HISTORY_LIMIT_MAX: u32 = 100;
 
@@ -343,14 +343,11 @@ pub fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).expect("milliseconds fit i64 until year 292278994")
 }
 
-/// Checks an ISO 4217 code's shape. Kept private and small so that switching to
-/// `purse_core::money::Currency::from_code` (when the core branch lands) touches only this.
+/// Checks that `code` is an active ISO 4217 currency (`purse_core::money`'s table).
 fn check_currency(code: &str) -> Result<(), LedgerError> {
-    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(())
-    } else {
-        Err(LedgerError::CurrencyInvalid)
-    }
+    purse_core::money::Currency::from_code(code)
+        .map(|_| ())
+        .map_err(|_| LedgerError::CurrencyInvalid)
 }
 
 impl NewTransfer {
