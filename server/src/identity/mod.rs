@@ -95,6 +95,7 @@ pub struct Identity {
     db: Db,
     config: IdentityConfig,
     signer: TokenSigner,
+    verified: jwt::VerifiedTokens,
     hashing: Semaphore,
     nonces: NonceBook,
 }
@@ -157,6 +158,7 @@ impl Identity {
             db,
             config,
             signer,
+            verified: jwt::VerifiedTokens::default(),
             nonces,
         }))
     }
@@ -352,7 +354,7 @@ impl Identity {
 
     /// Verifies a bearer access token.
     pub fn authenticate(&self, token: &str) -> Result<AuthUser, IdentityError> {
-        let claims = self.signer.verify(token)?;
+        let claims = self.verified.verify(&self.signer, token, now_s())?;
         if !ids::is_valid(IdKind::User, &claims.sub) {
             return Err(IdentityError::TokenMalformed);
         }
