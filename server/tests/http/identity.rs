@@ -1388,6 +1388,8 @@ async fn serve_logs_the_public_key_and_no_secret() {
         .env("RUST_LOG", "debug")
         .env_remove("PURSE_DATABASE_URL")
         .env_remove("PURSE_CONFIG")
+        .env_remove("PURSE_LOG_FORMAT")
+        .env_remove("PURSE_LISTEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
