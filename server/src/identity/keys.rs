@@ -1,12 +1,11 @@
-//! Key material for identity: the server's Ed25519 token-signing key, device public keys, and
-//! random secrets (nonces, token ids, refresh tokens). It never prints a secret: `Debug` shows key
-//! ids only, and secret bytes are wiped on drop.
-//!
-//! Device keys go through [`DeviceKey`], a small adapter kept private to identity so that switching
-//! to `purse_core::keys::PublicKey` when the core branch lands touches this file only.
+//! Key material for identity: the server's Ed25519 token-signing key, device public keys (as
+//! `purse_core::keys::PublicKey`, the one definition shared with the SDK), and random secrets
+//! (token ids, refresh tokens). It never prints a secret: `Debug` shows key ids only, and secret
+//! bytes are wiped on drop.
 
+use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
-use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use purse_core::keys::PublicKey;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -59,8 +58,8 @@ impl std::fmt::Debug for ServerKey {
     }
 }
 
-/// Key id of an Ed25519 public key: the first 8 bytes of its SHA-256, as 16 lowercase hex digits
-/// (the same definition as `purse_core::keys::KeyId`).
+/// Key id of an Ed25519 public key: `purse_core::keys::KeyId` (first 8 bytes of its SHA-256) as 16
+/// lowercase hex digits. Computed from the bytes, so it is defined even for a point core refuses.
 pub fn key_id_hex(public_key: &[u8; 32]) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(public_key)[..8])
 }
@@ -72,60 +71,21 @@ pub fn random_token(bytes: usize) -> String {
     data_encoding::BASE64URL_NOPAD.encode(&buf)
 }
 
-/// A device's Ed25519 public key, as registered by the SDK.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeviceKey(VerifyingKey);
+/// A device's public key from its text form (base64url, 43 characters), as the SDK sends it.
+/// Small-order points are refused (by `purse_core::keys::PublicKey`), so none is ever stored.
+pub fn parse_device_key(text: &str) -> Result<PublicKey, IdentityError> {
+    text.parse::<PublicKey>()
+        .map_err(|_| IdentityError::DeviceKeyInvalid)
+}
 
-impl DeviceKey {
-    /// Parses base64url (no padding, 43 characters) and refuses points that are not valid keys,
-    /// including the small-order points `verify_strict` would reject anyway.
-    pub fn parse(text: &str) -> Result<DeviceKey, IdentityError> {
-        if text.len() != 43 {
-            return Err(IdentityError::DeviceKeyInvalid);
-        }
-        let bytes = data_encoding::BASE64URL_NOPAD
-            .decode(text.as_bytes())
-            .map_err(|_| IdentityError::DeviceKeyInvalid)?;
-        DeviceKey::from_bytes(&bytes)
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<DeviceKey, IdentityError> {
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| IdentityError::DeviceKeyInvalid)?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| IdentityError::DeviceKeyInvalid)?;
-        if key.is_weak() {
-            return Err(IdentityError::DeviceKeyInvalid);
-        }
-        Ok(DeviceKey(key))
-    }
-
-    pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
-    }
-
-    /// Canonical text form: base64url without padding.
-    pub fn to_text(&self) -> String {
-        data_encoding::BASE64URL_NOPAD.encode(self.0.as_bytes())
-    }
-
-    pub fn key_id(&self) -> String {
-        key_id_hex(self.0.as_bytes())
-    }
-
-    /// Strict Ed25519 verification (no malleable or small-order signatures).
-    pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), IdentityError> {
-        let signature = Signature::from_bytes(signature);
-        self.0
-            .verify_strict(message, &signature)
-            .map_err(|_| IdentityError::SignatureInvalid)
-    }
+/// A device's public key from its stored 32 bytes.
+pub fn device_key_from_bytes(bytes: &[u8]) -> Result<PublicKey, IdentityError> {
+    PublicKey::from_bytes(bytes).map_err(|_| IdentityError::DeviceKeyInvalid)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::Signer;
 
     #[test]
     fn server_key_round_trips_through_its_seed() {
@@ -161,17 +121,13 @@ mod tests {
     }
 
     #[test]
-    fn device_key_parses_verifies_and_refuses_bad_keys() {
+    fn device_keys_parse_and_refuse_bad_keys() {
         let secret = SigningKey::from_bytes(&[3; 32]);
         let text = data_encoding::BASE64URL_NOPAD.encode(secret.verifying_key().as_bytes());
-        let key = DeviceKey::parse(&text).unwrap();
-        assert_eq!(key.to_text(), text);
-        let sig = secret.sign(b"hello").to_bytes();
-        key.verify(b"hello", &sig).unwrap();
-        assert!(matches!(
-            key.verify(b"hellp", &sig),
-            Err(IdentityError::SignatureInvalid)
-        ));
+        let key = parse_device_key(&text).unwrap();
+        assert_eq!(key.to_string(), text);
+        assert_eq!(key.key_id().to_string(), key_id_hex(&key.to_bytes()));
+        assert_eq!(device_key_from_bytes(&key.to_bytes()).unwrap(), key);
 
         // Wrong length, bad alphabet, padding, the identity point (small order).
         let identity = data_encoding::BASE64URL_NOPAD.encode(&{
@@ -179,17 +135,16 @@ mod tests {
             b[0] = 1;
             b
         });
-        for bad in [
-            "",
-            "abc",
-            &format!("{text}="),
-            &text.replace(|_: char| true, "*"),
-            &identity,
-        ] {
+        let bad_alphabet = "*".repeat(43);
+        for bad in ["", "abc", &format!("{text}="), &bad_alphabet, &identity] {
             assert!(
-                matches!(DeviceKey::parse(bad), Err(IdentityError::DeviceKeyInvalid)),
+                matches!(parse_device_key(bad), Err(IdentityError::DeviceKeyInvalid)),
                 "{bad:?}"
             );
         }
+        assert!(matches!(
+            device_key_from_bytes(&[1; 31]),
+            Err(IdentityError::DeviceKeyInvalid)
+        ));
     }
 }

@@ -46,7 +46,7 @@ pub use self::extract::{AuthUser, SignedDevice};
 pub use self::login_id::LoginId;
 
 use self::jwt::TokenSigner;
-use self::keys::{DeviceKey, ServerKey};
+use self::keys::ServerKey;
 use self::nonces::NonceBook;
 use self::password::{Password, Verdict};
 use self::signature::SignatureHeaders;
@@ -401,7 +401,7 @@ impl Identity {
         user_id: &str,
         request: RegisterDeviceRequest,
     ) -> Result<(Device, bool), IdentityError> {
-        let key = DeviceKey::parse(&request.public_key)?;
+        let key = keys::parse_device_key(&request.public_key)?;
         let name = match request.name {
             None => None,
             Some(name) => Some(check_device_name(&name)?),
@@ -476,7 +476,7 @@ impl Identity {
         if device.revoked_at_ms.is_some() {
             return Err(IdentityError::DeviceRevoked);
         }
-        let key = DeviceKey::from_bytes(&device.public_key)
+        let key = keys::device_key_from_bytes(&device.public_key)
             .map_err(|_| IdentityError::Internal("a stored device key does not parse"))?;
         signature::verify(&key, method, path_and_query, body, headers)?;
         self.nonces
@@ -505,12 +505,12 @@ fn check_device_name(name: &str) -> Result<String, IdentityError> {
 }
 
 fn device_view(row: &DeviceRow) -> Result<Device, IdentityError> {
-    let key = DeviceKey::from_bytes(&row.public_key)
+    let key = keys::device_key_from_bytes(&row.public_key)
         .map_err(|_| IdentityError::Internal("a stored device key does not parse"))?;
     Ok(Device {
         id: row.id.clone(),
-        public_key: key.to_text(),
-        key_id: key.key_id(),
+        public_key: key.to_string(),
+        key_id: key.key_id().to_string(),
         name: row.name.clone(),
         created_at_ms: row.created_at_ms,
         revoked_at_ms: row.revoked_at_ms,

@@ -10,7 +10,7 @@ use purse_core::api::identity::{
 };
 
 use super::error::IdentityError;
-use super::keys::DeviceKey;
+use purse_core::keys::{PublicKey, Signature};
 
 /// Device ids are `dev_` + base62/base64url-ish text; anything longer is not ours.
 pub const DEVICE_ID_CHARS_MAX: usize = 64;
@@ -106,7 +106,7 @@ pub fn check_fresh(timestamp_ms: i64, now_ms: i64) -> Result<(), IdentityError> 
 
 /// Verifies the signature of one request under the device's registered key.
 pub fn verify(
-    key: &DeviceKey,
+    key: &PublicKey,
     method: &str,
     path_and_query: &str,
     body: &[u8],
@@ -120,7 +120,10 @@ pub fn verify(
         &headers.nonce,
         &headers.device_id,
     );
-    key.verify(&message, &headers.signature)
+    let signature =
+        Signature::from_bytes(&headers.signature).map_err(|_| IdentityError::SignatureInvalid)?;
+    key.verify(&message, &signature)
+        .map_err(|_| IdentityError::SignatureInvalid)
 }
 
 #[cfg(test)]
@@ -161,7 +164,7 @@ mod tests {
     #[test]
     fn signed_request_verifies_and_any_change_breaks_it() {
         let secret = SigningKey::from_bytes(&[9; 32]);
-        let key = DeviceKey::from_bytes(secret.verifying_key().as_bytes()).unwrap();
+        let key = PublicKey::from_bytes(secret.verifying_key().as_bytes()).unwrap();
         let body = br#"{"amount":"1.00"}"#;
         let map = headers_for(
             &secret,
@@ -203,7 +206,7 @@ mod tests {
         assert!(err(verify(&key, "POST", "/v1/transfers?x=1", body, &other)));
 
         let wrong = SigningKey::from_bytes(&[10; 32]);
-        let wrong_key = DeviceKey::from_bytes(wrong.verifying_key().as_bytes()).unwrap();
+        let wrong_key = PublicKey::from_bytes(wrong.verifying_key().as_bytes()).unwrap();
         assert!(err(verify(
             &wrong_key,
             "POST",
@@ -290,7 +293,7 @@ mod tests {
             .try_into()
             .unwrap();
         let secret = SigningKey::from_bytes(&seed);
-        let key = DeviceKey::parse(field("public_key")).unwrap();
+        let key = field("public_key").parse::<PublicKey>().unwrap();
         assert_eq!(key.to_bytes(), secret.verifying_key().to_bytes());
 
         let body = field("body").as_bytes();
