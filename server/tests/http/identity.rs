@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use data_encoding::BASE64URL_NOPAD as B64;
-use ed25519_dalek::{Signer, SigningKey};
 use purse_core::api::identity::device_signature_message;
+use purse_core::keys::{SecretKey, Signer};
 use purse_server::app::AppState;
 use purse_server::config::Config;
 use purse_server::identity::jwt::TokenSigner;
@@ -166,22 +166,22 @@ async fn query_texts(server: &TestServer, sql: &str) -> Vec<String> {
 
 /// A phone's device key and its registered id.
 pub struct Phone {
-    pub secret: SigningKey,
+    pub secret: SecretKey,
     pub device_id: String,
 }
 
-pub fn device_key(seed: u8) -> SigningKey {
+pub fn device_key(seed: u8) -> SecretKey {
     let mut bytes = [seed; 32];
     bytes[0] = 0xA5;
-    SigningKey::from_bytes(&bytes)
+    SecretKey::from_bytes(&bytes)
 }
 
-async fn register(base: &str, token: &str, secret: &SigningKey, name: &str) -> Reply {
+async fn register(base: &str, token: &str, secret: &SecretKey, name: &str) -> Reply {
     post(
         base,
         "/v1/devices",
         Some(token),
-        &json!({"public_key": B64.encode(secret.verifying_key().as_bytes()), "name": name}),
+        &json!({"public_key": secret.public_key().to_string(), "name": name}),
     )
     .await
 }
@@ -206,7 +206,7 @@ pub fn nonce() -> String {
 
 /// The four signature headers for a request, as the SDK makes them.
 pub fn sign(
-    secret: &SigningKey,
+    secret: &SecretKey,
     device_id: &str,
     method: &str,
     path: &str,
@@ -221,7 +221,7 @@ pub fn sign(
         ("purse-nonce", nonce.to_owned()),
         (
             "purse-signature",
-            B64.encode(&secret.sign(&message).to_bytes()),
+            B64.encode(&secret.sign(&message).expect("signed").to_bytes()),
         ),
     ]
 }
@@ -864,10 +864,7 @@ async fn devices_register_list_get_revoke() {
         assert_eq!(created.status, 201, "{}", created.text);
         let device_id = created.json["id"].as_str().unwrap().to_owned();
         assert!(device_id.starts_with("dev_"));
-        assert_eq!(
-            created.json["public_key"],
-            B64.encode(secret.verifying_key().as_bytes())
-        );
+        assert_eq!(created.json["public_key"], secret.public_key().to_string());
         assert_eq!(created.json["key_id"].as_str().unwrap().len(), 16);
         assert_eq!(created.json["name"], "Dana's Pixel");
         assert_eq!(created.json["revoked_at_ms"], Value::Null);
@@ -888,7 +885,7 @@ async fn devices_register_list_get_revoke() {
             ("AAAA", "device_key_invalid"),
             (&*B64.encode(&[0u8; 32]), "device_key_invalid"),
             (
-                &*format!("{}=", B64.encode(device_key(2).verifying_key().as_bytes())),
+                &*format!("{}=", device_key(2).public_key()),
                 "device_key_invalid",
             ),
         ] {
@@ -901,7 +898,13 @@ async fn devices_register_list_get_revoke() {
             .await;
             assert_problem(&reply, 400, code);
         }
-        let long_name = post(base, "/v1/devices", Some(ana_t), &json!({"public_key": B64.encode(device_key(3).verifying_key().as_bytes()), "name": "n".repeat(65)})).await;
+        let long_name = post(
+            base,
+            "/v1/devices",
+            Some(ana_t),
+            &json!({"public_key": device_key(3).public_key().to_string(), "name": "n".repeat(65)}),
+        )
+        .await;
         assert_problem(&long_name, 400, "device_name_invalid");
         let no_token = call(base, "POST", "/v1/devices", None, &[], Some(b"{}"))
             .await
