@@ -30,6 +30,10 @@ pub struct AppState {
     pub ledger: crate::ledger::Ledger,
     /// Users, sessions, devices and request signatures.
     pub identity: Arc<crate::identity::Identity>,
+    /// P2P transfers: who may send what to whom, and the per-user limits.
+    pub transfers: crate::transfers::Transfers,
+    /// `Idempotency-Key` records: replays, 409 and 422.
+    pub idempotency: crate::idempotency::Idempotency,
     /// The OpenAPI document, rendered once at start.
     openapi_json: Arc<String>,
 }
@@ -75,6 +79,13 @@ impl AppState {
             &config.wallets,
             metrics.clone(),
         );
+        let transfers = crate::transfers::Transfers::new(
+            ledger.clone(),
+            identity.clone(),
+            &config.limits,
+            db.clone(),
+        );
+        let idempotency = crate::idempotency::Idempotency::start(db.clone());
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
@@ -83,6 +94,8 @@ impl AppState {
             metrics,
             ledger,
             identity,
+            transfers,
+            idempotency,
             openapi_json: Arc::new(openapi_json),
         })
     }
@@ -116,6 +129,8 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
 fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::identity::http::routes);
     cfg.configure(crate::ledger::http::routes);
+    cfg.configure(crate::wallets::http::routes);
+    cfg.configure(crate::transfers::http::routes);
 }
 
 /// A running HTTP server.

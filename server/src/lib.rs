@@ -13,6 +13,9 @@
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
 //! - [`identity`]: users, passwords, tokens, devices, request signatures.
+//! - [`wallets`]: wallets as their owners see them (open, list, balance, history).
+//! - [`transfers`]: P2P transfers and their limits.
+//! - [`idempotency`]: `Idempotency-Key` replay, 409 and 422 for POSTs that create or move.
 //! - [`cli`]: the `purse` sub-commands.
 //!
 //! It never holds money in floats and never writes SQL outside a storage module (`db`, `*/store.rs`).
@@ -23,9 +26,12 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
+pub mod transfers;
+pub mod wallets;
 
 pub mod metrics;
 pub mod openapi;

@@ -31,5 +31,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     // One line per area: doc.merge(crate::<area>::http::Api::openapi());
     doc.merge(crate::identity::http::Api::openapi());
     doc.merge(crate::ledger::http::Api::openapi());
+    doc.merge(crate::wallets::http::Api::openapi());
+    doc.merge(crate::transfers::http::Api::openapi());
     doc
 }

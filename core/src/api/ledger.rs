@@ -32,3 +32,112 @@ pub struct AdminFundResponse {
     /// The wallet's balance after the credit.
     pub balance: String,
 }
+
+// --- wallets and transfers (the wallets/transfers API) -------------------------------------------
+
+/// `POST /v1/wallets`: open the caller's wallet in `currency`. A user has at most one wallet per
+/// currency; asking again answers the existing one (200 instead of 201).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateWalletRequest {
+    /// ISO 4217 code, upper case (`"USD"`).
+    pub currency: String,
+}
+
+/// A wallet as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Wallet {
+    /// `wal_...`
+    pub id: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The committed balance, a decimal string with the currency's decimals (`"12.50"`).
+    pub balance: String,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// A person to pay, by the email or the phone they signed up with (exactly one of the two).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Payee {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// E.164 (`+14155550100`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// Where a transfer goes: a wallet id (`"wal_..."`), or a person (`{"email": "..."}` or
+/// `{"phone": "+..."}`), whose wallet in the transfer's currency is opened if they have none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum TransferTo {
+    Wallet(String),
+    Person(Payee),
+}
+
+/// `POST /v1/transfers`: move `amount` of `currency` from one of the caller's wallets to another
+/// wallet. Requires an `Idempotency-Key` header and a device signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateTransferRequest {
+    /// The caller's wallet to debit (`wal_...`).
+    pub from_wallet: String,
+    pub to: TransferTo,
+    /// A positive decimal string with at most the currency's decimals (`"12.50"`).
+    pub amount: String,
+    /// ISO 4217 code; must be the currency of both wallets.
+    pub currency: String,
+    /// A note for both parties, at most 280 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+}
+
+/// A committed transfer (`txn_...`), readable by the owners of its two accounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Transfer {
+    /// `txn_...`
+    pub id: String,
+    /// `p2p`, `issuance` (operator funding), ...
+    pub kind: String,
+    /// The debited account: a wallet (`wal_...`) or a system account (`sys_...`).
+    pub from: String,
+    /// The credited account.
+    pub to: String,
+    /// A positive decimal string (`"12.50"`).
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// Which side of a transfer a wallet is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Money left the wallet.
+    Debit,
+    /// Money came in.
+    Credit,
+}
+
+/// One line of a wallet's history (`GET /v1/wallets/{id}/transactions`): the transfer and the
+/// wallet's side of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WalletTransaction {
+    #[serde(flatten)]
+    pub transfer: Transfer,
+    pub direction: Direction,
+}

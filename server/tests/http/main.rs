@@ -5,4 +5,5 @@
 mod identity;
 mod ledger;
 mod operations;
+mod transfers;
 mod util;

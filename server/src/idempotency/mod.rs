@@ -1,0 +1,462 @@
+//! `Idempotency-Key` for POSTs that create or move something (DESIGN.md "API conventions"): the
+//! same key with the same request replays the first response (status and body); the same key
+//! with a different request is `422 idempotency_key_reused`; a key whose first request is still
+//! running is `409 idempotency_key_in_use`. It never moves money and is never what stops money
+//! from moving twice: that is the ledger's unique transfer `reference`, derived from the key and
+//! committed in the same transaction as the money (see [`crate::transfers`]).
+//!
+//! # How a keyed request runs ([`Idempotency::run`])
+//!
+//! 1. **Claim** the key in this process (an in-memory map): a second request with the key while
+//!    the first runs is a 409. The claim is released when the first request has answered and its
+//!    record is written, or when it is dropped (client gone, panic).
+//! 2. **Look up** the record: a recorded answer is replayed (with `Idempotent-Replayed: true`) if
+//!    the request's [`Fingerprint`] matches, else 422.
+//! 3. **Execute**, then **record** the answer (group commit: many records per transaction, so a
+//!    keyed request costs a share of one commit) and answer.
+//!
+//! Answers that say nothing about the request itself are not recorded, so the same key may be
+//! retried: 409, 429 and every 5xx. Validation of the request's shape (a 400 before execution)
+//! happens before the key is looked at, as at Stripe.
+//!
+//! # Crashes and several processes
+//!
+//! A crash between the money's commit and the record's commit loses only the record: a retry runs
+//! again, and the ledger finds the transfer by its reference and answers with it, so the replay
+//! says the same thing. Two processes that receive the same key at the same instant may both
+//! execute; the ledger's reference again lets only one move money and hands the other the same
+//! transfer (or a 422 when the bodies differ). Within one process the 409 is exact.
+
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use purse_core::api::PROBLEM_CONTENT_TYPE;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Db;
+use crate::error::ApiError;
+
+/// The request header carrying the key.
+pub const HEADER: &str = "idempotency-key";
+/// The response header set on a replayed answer.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+/// Longest key, in characters (visible ASCII). UUIDs (36) and ULIDs (26) fit with room to spare;
+/// bounded so that a key plus a user id fits a ledger reference (200 bytes).
+pub const KEY_CHARS_MAX: usize = 128;
+/// Records per database transaction of the record writer.
+pub const RECORD_BATCH_MAX: usize = 1000;
+/// Answers waiting to be recorded; beyond it a request is refused (503) before it executes.
+pub const RECORD_QUEUE_MAX: usize = 20_000;
+/// Keys in flight in this process at once; beyond it new keyed requests get 503.
+pub const CLAIMS_MAX: usize = 100_000;
+/// How long a record is kept. A retry after that runs again, which for money is still safe: the
+/// ledger reference answers with the original transfer.
+pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+/// How often old records are pruned, and how many per statement.
+const PRUNE_EVERY_MS: u64 = 10 * 60 * 1000;
+const PRUNE_ROWS_MAX: i64 = 10_000;
+
+/// Why a keyed request is refused before (or instead of) executing.
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    #[error("the Idempotency-Key header is required for this request")]
+    Missing,
+    #[error("the Idempotency-Key must be 1 to 128 visible ASCII characters")]
+    Invalid,
+    #[error("this Idempotency-Key was used for a different request")]
+    Reused,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    InUse,
+    #[error("too many keyed requests in flight")]
+    Busy,
+    #[error("idempotency storage: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("the idempotency record writer stopped")]
+    Stopped,
+}
+
+impl IdempotencyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdempotencyError::Missing => "idempotency_key_missing",
+            IdempotencyError::Invalid => "idempotency_key_invalid",
+            IdempotencyError::Reused => "idempotency_key_reused",
+            IdempotencyError::InUse => "idempotency_key_in_use",
+            IdempotencyError::Busy => "idempotency_busy",
+            IdempotencyError::Storage(_) => "storage_error",
+            IdempotencyError::Stopped => "idempotency_unavailable",
+        }
+    }
+}
+
+impl From<IdempotencyError> for ApiError {
+    fn from(err: IdempotencyError) -> ApiError {
+        let code = err.code();
+        match err {
+            IdempotencyError::Missing | IdempotencyError::Invalid => {
+                ApiError::bad_request(code, err.to_string())
+            }
+            IdempotencyError::Reused => ApiError::unprocessable(code, err.to_string()),
+            IdempotencyError::InUse => ApiError::conflict(code, err.to_string()),
+            IdempotencyError::Busy | IdempotencyError::Stopped => {
+                ApiError::unavailable(code, err.to_string())
+            }
+            IdempotencyError::Storage(source) => {
+                ApiError::internal(format_args!("idempotency storage: {source}"))
+            }
+        }
+    }
+}
+
+/// A validated `Idempotency-Key`: 1 to [`KEY_CHARS_MAX`] visible ASCII characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(text: &str) -> Result<IdempotencyKey, IdempotencyError> {
+        let ok = !text.is_empty()
+            && text.len() <= KEY_CHARS_MAX
+            && text.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(IdempotencyKey(text.to_owned()))
+        } else {
+            Err(IdempotencyError::Invalid)
+        }
+    }
+
+    /// The key of a request's headers; `None` when there is none (the caller decides whether a
+    /// key is required).
+    pub fn from_headers(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, IdempotencyError> {
+        let values: Vec<&HeaderValue> = headers.get_all(HEADER).collect();
+        match values.as_slice() {
+            [] => Ok(None),
+            [value] => {
+                let text = value.to_str().map_err(|_| IdempotencyError::Invalid)?;
+                IdempotencyKey::parse(text).map(Some)
+            }
+            // Two keys on one request name no single operation.
+            _ => Err(IdempotencyError::Invalid),
+        }
+    }
+
+    /// The key of a request that must carry one.
+    pub fn required(headers: &HeaderMap) -> Result<IdempotencyKey, IdempotencyError> {
+        IdempotencyKey::from_headers(headers)?.ok_or(IdempotencyError::Missing)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What makes two requests "the same": SHA-256 over the method, the route and the request body
+/// as parsed and re-serialized by the server (so whitespace and field order do not matter, but
+/// every value does: `"12.50"` and `"12.5"` are different requests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub fn of<T: Serialize>(method: &str, route: &str, body: &T) -> Fingerprint {
+        let mut hasher = Sha256::new();
+        for part in [method.as_bytes(), b"\n", route.as_bytes(), b"\n"] {
+            hasher.update(part);
+        }
+        let body = serde_json::to_vec(body).expect("wire types serialize");
+        hasher.update(&body);
+        Fingerprint(hasher.finalize().into())
+    }
+}
+
+/// An answer to record and send: status and JSON body bytes.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Answer {
+        Answer {
+            status,
+            body: serde_json::to_vec(body).expect("wire types serialize"),
+        }
+    }
+
+    /// The answer as sent the first time.
+    pub fn into_response(self) -> HttpResponse {
+        self.to_response(false)
+    }
+
+    fn to_response(&self, replayed: bool) -> HttpResponse {
+        let content_type = if self.status.is_success() {
+            "application/json"
+        } else {
+            PROBLEM_CONTENT_TYPE
+        };
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, content_type));
+        if replayed {
+            response.insert_header((HeaderName::from_static(REPLAYED_HEADER), "true"));
+        }
+        response.body(self.body.clone())
+    }
+}
+
+/// Whether an answer describes the request (recorded and replayed) or only this moment (not
+/// recorded, so the client may retry with the same key).
+fn is_recorded(status: StatusCode) -> bool {
+    !(status.is_server_error()
+        || status == StatusCode::CONFLICT
+        || status == StatusCode::TOO_MANY_REQUESTS)
+}
+
+type ClaimMap = Mutex<HashMap<(String, String), ()>>;
+
+/// A key claimed by a running request in this process; released on drop.
+struct Claim {
+    claims: Arc<ClaimMap>,
+    owner_id: String,
+    key: String,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        claims.remove(&(
+            std::mem::take(&mut self.owner_id),
+            std::mem::take(&mut self.key),
+        ));
+    }
+}
+
+struct Pending {
+    record: store::NewRecord,
+    done: oneshot::Sender<Result<(), ()>>,
+}
+
+/// The idempotency handle shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct Idempotency {
+    db: Db,
+    claims: Arc<ClaimMap>,
+    writer: mpsc::Sender<Pending>,
+}
+
+impl Idempotency {
+    /// Starts the record writer and the pruning timer on the current runtime.
+    pub fn start(db: Db) -> Idempotency {
+        let (writer, rx) = mpsc::channel(RECORD_QUEUE_MAX);
+        tokio::spawn(write_records(db.clone(), rx));
+        tokio::spawn(prune_records(db.clone()));
+        Idempotency {
+            db,
+            claims: Arc::new(Mutex::new(HashMap::new())),
+            writer,
+        }
+    }
+
+    fn claim(&self, owner_id: &str, key: &IdempotencyKey) -> Result<Claim, IdempotencyError> {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        if claims.len() >= CLAIMS_MAX {
+            return Err(IdempotencyError::Busy);
+        }
+        let entry = (owner_id.to_owned(), key.as_str().to_owned());
+        if claims.insert(entry, ()).is_some() {
+            return Err(IdempotencyError::InUse);
+        }
+        Ok(Claim {
+            claims: self.claims.clone(),
+            owner_id: owner_id.to_owned(),
+            key: key.as_str().to_owned(),
+        })
+    }
+
+    /// Runs `execute` at most once per (`owner_id`, `key`) and request (see the module docs) and
+    /// returns the answer to send: the fresh one, or the recorded one.
+    pub async fn run<F, Fut>(
+        &self,
+        owner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        execute: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Answer, ApiError>>,
+    {
+        let claim = self.claim(owner_id, key)?;
+        if let Some(record) = store::find(&self.db, owner_id, key.as_str())
+            .await
+            .map_err(IdempotencyError::from)?
+        {
+            return replay(record, fingerprint);
+        }
+        let answer = match execute().await {
+            Ok(answer) => answer,
+            Err(err) if is_recorded(err.status()) => Answer::json(err.status(), &err.to_problem()),
+            // Not recorded: answered as is, with its Retry-After.
+            Err(err) => return Ok(err.error_response()),
+        };
+        if is_recorded(answer.status) {
+            self.record(store::NewRecord {
+                owner_id: owner_id.to_owned(),
+                key: key.as_str().to_owned(),
+                request_hash: fingerprint.0,
+                response_status: answer.status.as_u16(),
+                response_body: answer.body.clone(),
+                now_ms: now_ms(),
+            })
+            .await;
+        }
+        drop(claim);
+        Ok(answer.to_response(false))
+    }
+
+    /// Queues `record` and waits for its commit. A failure is logged, not returned: the request
+    /// has already executed, and a later retry is safe without the record (module docs).
+    async fn record(&self, record: store::NewRecord) {
+        let (done, committed) = oneshot::channel();
+        if let Err(err) = self.writer.try_send(Pending { record, done }) {
+            tracing::warn!(error = %err, "idempotency record not queued");
+            return;
+        }
+        match committed.await {
+            Ok(Ok(())) => {}
+            _ => tracing::warn!("idempotency record not written"),
+        }
+    }
+}
+
+fn replay(record: store::Record, fingerprint: Fingerprint) -> Result<HttpResponse, ApiError> {
+    if record.request_hash != fingerprint.0 {
+        return Err(IdempotencyError::Reused.into());
+    }
+    match (
+        record.state.as_str(),
+        record.response_status,
+        record.response_body,
+    ) {
+        ("done", Some(status), Some(body)) => {
+            let status = u16::try_from(status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .ok_or_else(|| ApiError::internal("idempotency record with a bad status"))?;
+            Ok(Answer { status, body }.to_response(true))
+        }
+        // Claimed by a writer that records before executing (none in this server yet).
+        _ => Err(IdempotencyError::InUse.into()),
+    }
+}
+
+async fn write_records(db: Db, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(RECORD_BATCH_MAX);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < RECORD_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let records: Vec<store::NewRecord> = batch.iter().map(|p| p.record.clone()).collect();
+        let result = store::insert_done(&db, &records).await;
+        if let Err(err) = &result {
+            tracing::error!(error = %err, batch = batch.len(), "writing idempotency records failed");
+        }
+        for pending in batch.drain(..) {
+            let _ = pending
+                .done
+                .send(result.as_ref().map(|_| ()).map_err(|_| ()));
+        }
+        if result.is_err() {
+            // Do not spin against a database that is down.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn prune_records(db: Db) {
+    let mut every = tokio::time::interval(Duration::from_millis(PRUNE_EVERY_MS));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let before_ms = now_ms() - RETENTION_MS;
+        loop {
+            match store::prune(&db, before_ms, PRUNE_ROWS_MAX).await {
+                Ok(n) if n == PRUNE_ROWS_MAX as u64 => continue,
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "pruning idempotency records failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::ledger::now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_bounded_visible_ascii() {
+        assert!(IdempotencyKey::parse("a").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(KEY_CHARS_MAX)).is_ok());
+        for bad in [
+            "",
+            " ",
+            "a b",
+            "ключ",
+            "a\tb",
+            &"k".repeat(KEY_CHARS_MAX + 1),
+        ] {
+            assert_eq!(
+                IdempotencyKey::parse(bad).expect_err(bad).code(),
+                "idempotency_key_invalid"
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprints_see_every_value_but_not_layout() {
+        #[derive(Serialize)]
+        struct Body {
+            amount: &'static str,
+        }
+        let a = Fingerprint::of("POST", "/v1/transfers", &Body { amount: "12.50" });
+        let b = Fingerprint::of("POST", "/v1/transfers", &Body { amount: "12.50" });
+        let c = Fingerprint::of("POST", "/v1/transfers", &Body { amount: "12.5" });
+        let d = Fingerprint::of("POST", "/v1/wallets", &Body { amount: "12.50" });
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, d);
+    }
+
+    #[test]
+    fn only_answers_about_the_request_are_recorded() {
+        for status in [200, 201, 400, 402, 404, 422] {
+            assert!(
+                is_recorded(StatusCode::from_u16(status).unwrap()),
+                "{status}"
+            );
+        }
+        for status in [409, 429, 500, 503] {
+            assert!(
+                !is_recorded(StatusCode::from_u16(status).unwrap()),
+                "{status}"
+            );
+        }
+    }
+}
