@@ -459,4 +459,85 @@ mod tests {
             );
         }
     }
+
+    /// The 409 is deterministic within a process: while the first request runs, a second with
+    /// the same key is refused without running; afterwards it replays. On a real SQLite file.
+    #[tokio::test]
+    async fn a_key_in_flight_is_409_then_replays() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config = crate::config::Config {
+            data_dir: dir.path().to_owned(),
+            ..crate::config::Config::default()
+        };
+        let db = Db::open(&config).await.expect("database");
+        let idempotency = Idempotency::start(db.clone());
+        let key = IdempotencyKey::parse("k-1").expect("key");
+        let fingerprint = Fingerprint::of("POST", "/v1/test", &"body");
+        let (release, released) = oneshot::channel::<()>();
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+
+        let first = idempotency.run("usr_a", &key, fingerprint, || async {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            released.await.expect("released");
+            Ok(Answer::json(StatusCode::CREATED, &"done"))
+        });
+        let second = async {
+            // `join!` polls `first` before this: the key is claimed by now.
+            let refused = idempotency
+                .run("usr_a", &key, fingerprint, || async {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(Answer::json(StatusCode::CREATED, &"twice"))
+                })
+                .await
+                .expect_err("in use");
+            // Another user's identical key is independent.
+            let other = idempotency
+                .run("usr_b", &key, fingerprint, || async {
+                    Ok(Answer::json(StatusCode::CREATED, &"b"))
+                })
+                .await
+                .expect("runs");
+            release.send(()).expect("first still waits");
+            (refused, other)
+        };
+        let (first, (refused, other)) = tokio::join!(first, second);
+        assert_eq!(refused.status(), StatusCode::CONFLICT);
+        assert_eq!(refused.code(), "idempotency_key_in_use");
+        assert_eq!(other.status(), StatusCode::CREATED);
+        let first = first.expect("first answers");
+        assert_eq!(first.status(), StatusCode::CREATED);
+        assert!(first.headers().get(REPLAYED_HEADER).is_none());
+
+        let replay = idempotency
+            .run("usr_a", &key, fingerprint, || async {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Answer::json(StatusCode::CREATED, &"again"))
+            })
+            .await
+            .expect("replays");
+        assert_eq!(replay.status(), StatusCode::CREATED);
+        assert_eq!(
+            replay.headers().get(REPLAYED_HEADER).map(|v| v.as_bytes()),
+            Some(&b"true"[..])
+        );
+        let body = actix_web::body::to_bytes(replay.into_body())
+            .await
+            .expect("body");
+        assert_eq!(&body[..], b"\"done\"");
+        let reused = idempotency
+            .run(
+                "usr_a",
+                &key,
+                Fingerprint::of("POST", "/v1/test", &"other"),
+                || async {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(Answer::json(StatusCode::CREATED, &"other"))
+                },
+            )
+            .await
+            .expect_err("reused");
+        assert_eq!(reused.code(), "idempotency_key_reused");
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        db.close().await;
+    }
 }

@@ -2,8 +2,11 @@
 //! SQLite (a temporary directory) and on PostgreSQL (a database with a random name per test).
 //! One binary with one module per topic and a shared `util`.
 
+mod concurrency;
+mod idempotency;
 mod identity;
 mod ledger;
 mod operations;
 mod transfers;
 mod util;
+mod wallets;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::identity::{Full, Phone, call, phone, signed_post, signup, token};
+use crate::identity::{Phone, call, nonce, phone, sign, signup, token};
 use crate::util::{BACKENDS, Backend, Reply, TestServer, assert_problem, client, read};
 
 /// The operator token the tests fund wallets with (`/v1/admin/fund`).
@@ -94,12 +94,71 @@ pub async fn balance(base: &str, who: &Member, wallet: &str) -> String {
     reply.json["balance"].as_str().expect("balance").to_owned()
 }
 
-/// A signed `POST /v1/transfers` under `key` (no key header when `None`).
-pub async fn send(base: &str, who: &Member, key: Option<&str>, body: &Value) -> Full {
-    let extra: Vec<(&str, String)> = key
-        .map(|key| vec![("idempotency-key", key.to_owned())])
-        .unwrap_or_default();
-    signed_post(base, "/v1/transfers", &who.token, &who.phone, body, &extra).await
+/// The answer to a `POST /v1/transfers`.
+pub struct Sent {
+    pub reply: Reply,
+    /// `Idempotent-Replayed: true` was set.
+    pub replayed: bool,
+    pub retry_after: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(since.as_millis()).expect("fits")
+}
+
+/// A signed `POST /v1/transfers` of the exact `bytes` under `key` (no key header when `None`),
+/// through `client` (tests that send many share one, so connections are reused).
+pub async fn send_via(
+    client: &awc::Client,
+    base: &str,
+    who: &Member,
+    key: Option<&str>,
+    bytes: &[u8],
+) -> Sent {
+    let path = "/v1/transfers";
+    let headers = sign(
+        &who.phone.secret,
+        &who.phone.device_id,
+        "POST",
+        path,
+        bytes,
+        now_ms(),
+        &nonce(),
+    );
+    let mut request = client
+        .post(format!("{base}{path}"))
+        .insert_header(("authorization", format!("Bearer {}", who.token)))
+        .insert_header(("content-type", "application/json"));
+    for (name, value) in headers {
+        request = request.insert_header((name, value));
+    }
+    if let Some(key) = key {
+        request = request.insert_header(("idempotency-key", key));
+    }
+    let response = request.send_body(bytes.to_vec()).await.expect("sent");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let replayed = header("idempotent-replayed").as_deref() == Some("true");
+    let retry_after = header("retry-after");
+    Sent {
+        reply: read(response).await,
+        replayed,
+        retry_after,
+    }
+}
+
+/// A signed `POST /v1/transfers` of `body` under `key` (no key header when `None`).
+pub async fn send(base: &str, who: &Member, key: Option<&str>, body: &Value) -> Sent {
+    let bytes = serde_json::to_vec(body).expect("json");
+    send_via(&client(), base, who, key, &bytes).await
 }
 
 /// A fresh random idempotency key.
