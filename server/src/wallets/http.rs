@@ -99,7 +99,11 @@ pub async fn get_wallet(
 /// last item as `starting_after` for the next page while `has_more` is true.
 #[utoipa::path(get, path = "/v1/wallets/{wallet_id}/transactions", tag = "wallets",
     security(("bearer" = [])),
-    params(("wallet_id" = String, Path, description = "`wal_...`"), PageQuery),
+    params(
+        ("wallet_id" = String, Path, description = "`wal_...`"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1 to 100 (default 20)"),
+        ("starting_after" = Option<String>, Query, description = "The `id` of the last item of the previous page"),
+    ),
     responses(
         (status = 200, description = "One page of the history", body = Page<WalletTransaction>),
         (status = 400, description = "`limit_invalid`, `starting_after_invalid`, `query_invalid`", body = Problem, content_type = "application/problem+json"),

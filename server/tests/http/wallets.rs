@@ -282,3 +282,62 @@ async fn history_is_newest_first_and_cursor_paginated() {
         assert_eq!(balance(base, &ana, &ana_w).await, "85.50");
     }
 }
+
+#[actix_rt::test]
+async fn openapi_documents_the_wallet_and_transfer_routes() {
+    let Some(server) = start(BACKENDS[0], "openapi_wallets_transfers") else {
+        return;
+    };
+    let doc = crate::util::get(&server.url("/openapi.json")).await;
+    assert_eq!(doc.status, 200);
+    let paths = &doc.json["paths"];
+    for (path, method) in [
+        ("/v1/wallets", "post"),
+        ("/v1/wallets", "get"),
+        ("/v1/wallets/{wallet_id}", "get"),
+        ("/v1/wallets/{wallet_id}/transactions", "get"),
+        ("/v1/transfers", "post"),
+        ("/v1/transfers/{transfer_id}", "get"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    let params = paths["/v1/wallets/{wallet_id}/transactions"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    for (name, place) in [
+        ("wallet_id", "path"),
+        ("limit", "query"),
+        ("starting_after", "query"),
+    ] {
+        let param = params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} documented"));
+        assert_eq!(param["in"], place, "{name}");
+    }
+    let post = &paths["/v1/transfers"]["post"];
+    let headers: Vec<&str> = post["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter(|p| p["in"] == "header")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(headers.contains(&"Idempotency-Key"), "{headers:?}");
+    assert!(headers.contains(&"Purse-Signature"), "{headers:?}");
+    for status in ["201", "402", "409", "422"] {
+        assert!(post["responses"][status].is_object(), "{status} documented");
+    }
+    let schemas = &doc.json["components"]["schemas"];
+    for schema in [
+        "Wallet",
+        "Transfer",
+        "WalletTransaction",
+        "CreateTransferRequest",
+    ] {
+        assert!(schemas[schema].is_object(), "{schema} schema");
+    }
+}
