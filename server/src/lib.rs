@@ -17,11 +17,13 @@
 //! - [`transfers`]: P2P transfers and their limits.
 //! - [`idempotency`]: `Idempotency-Key` replay, 409 and 422 for POSTs that create or move.
 //! - [`cli`]: the `purse` sub-commands.
+//! - [`bench`]: the load generators behind `purse bench` (loopback targets only).
 //!
 //! It never holds money in floats and never writes SQL outside a storage module (`db`, `*/store.rs`).
 
 pub mod actors;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod db;

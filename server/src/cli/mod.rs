@@ -1,6 +1,7 @@
 //! The `purse` command line: one module per command group.
 
 pub mod admin;
+pub mod bench;
 mod keys;
 pub mod ledger;
 mod paycode;
@@ -36,6 +37,9 @@ enum Command {
     /// Operator commands that work on the database directly.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Load a running server on this machine: transfers per second, latency, actor memory.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs one command and returns the process exit status.
@@ -47,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve::run(args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Admin(cmd) => admin::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
     }
 }

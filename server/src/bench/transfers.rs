@@ -1,0 +1,371 @@
+//! `purse bench transfers`: end-to-end P2P transfers per second against a running server. Sets up
+//! one user and one wallet per bench wallet, funds them, then runs `concurrency` clients for the
+//! duration, each sending device-signed `POST /v1/transfers` between random wallets with a unique
+//! `Idempotency-Key`, one request at a time over kept-alive connections. Reports throughput,
+//! latency percentiles (successful transfers only), failures by code and who used the CPU, then
+//! checks conservation over the bench wallets. It never retries a failed transfer (a retry would
+//! hide the failure in the figures) and never runs past the duration plus one request timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use purse_core::api::ledger::{CreateTransferRequest, TransferTo};
+use purse_core::money::{self, Amount, Currency};
+
+use super::api::Api;
+use super::procfs::Proc;
+use super::setup::{self, BenchUser, BenchWallet, Conservation, Funding};
+use super::stats::Recorder;
+use super::target::Target;
+use super::{Rng, run_tag};
+
+/// Most bench wallets (one user each: every sign-up costs the server an argon2id hash).
+pub const WALLETS_MAX: usize = 100_000;
+/// Most concurrent clients.
+pub const CONCURRENCY_MAX: usize = 4096;
+/// Longest load phase: it must end well within one access token's 15 minutes.
+pub const DURATION_MAX: Duration = Duration::from_secs(600);
+/// Most load threads (each runs its own event loop and connection pool).
+pub const THREADS_MAX: usize = 16;
+/// Setup requests in flight at once.
+const SETUP_PARALLEL: usize = 16;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub wallets: usize,
+    pub concurrency: usize,
+    pub duration: Duration,
+    /// Load before measuring starts (actors start, connections open); not counted.
+    pub warmup: Duration,
+    pub threads: usize,
+    pub currency: &'static Currency,
+    /// What each wallet is funded with.
+    pub fund_minor: i64,
+    /// Each transfer moves a uniformly random amount in `1..=amount_max_minor`.
+    pub amount_max_minor: i64,
+    pub funding: Funding,
+    /// The server's pid, to report its CPU use (same machine: the target is loopback).
+    pub server_pid: Option<u32>,
+    pub request_timeout: Duration,
+}
+
+/// Why a plan cannot run.
+pub fn check(plan: &Plan) -> anyhow::Result<()> {
+    if !(2..=WALLETS_MAX).contains(&plan.wallets) {
+        bail!("--wallets must be 2 to {WALLETS_MAX}");
+    }
+    if !(1..=CONCURRENCY_MAX).contains(&plan.concurrency) {
+        bail!("--concurrency must be 1 to {CONCURRENCY_MAX}");
+    }
+    if plan.duration.is_zero() || plan.duration > DURATION_MAX {
+        bail!("--duration must be 1 to {} seconds", DURATION_MAX.as_secs());
+    }
+    if plan.warmup > DURATION_MAX {
+        bail!(
+            "--warmup must be at most {} seconds",
+            DURATION_MAX.as_secs()
+        );
+    }
+    if !(1..=THREADS_MAX).contains(&plan.threads) {
+        bail!("--threads must be 1 to {THREADS_MAX}");
+    }
+    if plan.amount_max_minor < 1 || plan.amount_max_minor > plan.fund_minor {
+        bail!("the largest transfer must be positive and at most the funding of a wallet");
+    }
+    Ok(())
+}
+
+/// What the load phase measured.
+struct Measured {
+    recorder: Recorder,
+    window: Duration,
+    client_cpu: Option<Duration>,
+    server_cpu: Option<Duration>,
+}
+
+/// Runs the bench and prints its report; the exit status is 0, 1 when no transfer succeeded,
+/// 3 when conservation is violated.
+pub fn run(target: &Target, plan: &Plan) -> anyhow::Result<u8> {
+    check(plan)?;
+    let run = run_tag();
+    println!(
+        "purse bench transfers: {} | {} wallets | {} clients on {} thread(s) | {} s + {} s warm-up | run {run}",
+        target.base,
+        plan.wallets,
+        plan.concurrency,
+        plan.threads,
+        plan.duration.as_secs_f64(),
+        plan.warmup.as_secs_f64(),
+    );
+    let (senders, funded_minor) = actix_rt::System::new().block_on(prepare(target, plan, &run))?;
+    let senders = Arc::new(senders);
+    let measured = load(target, plan, &run, &senders)?;
+    let conservation =
+        actix_rt::System::new().block_on(conserve(target, plan, &senders, funded_minor))?;
+    Ok(report(plan, &measured, &conservation))
+}
+
+async fn prepare(target: &Target, plan: &Plan, run: &str) -> anyhow::Result<(Vec<BenchUser>, i64)> {
+    let api = Api::new(target, SETUP_PARALLEL, plan.request_timeout);
+    api.ready().await.with_context(|| {
+        format!(
+            "no ready Purse server at {} (start one with `purse serve`)",
+            target.base
+        )
+    })?;
+    let started = Instant::now();
+    let plan_users = vec![vec![plan.currency]; plan.wallets];
+    let mut users = setup::create_users(&api, run, &plan_users, SETUP_PARALLEL).await?;
+    println!(
+        "setup: {} users signed up, logged in, each with a new Ed25519 device and a {} wallet, in {}",
+        users.len(),
+        plan.currency.code,
+        setup::secs(started.elapsed())
+    );
+    let started = Instant::now();
+    let wallets: Vec<(&BenchWallet, i64)> = users
+        .iter()
+        .map(|u| (&u.wallets[0], plan.fund_minor))
+        .collect();
+    setup::fund(&api, &plan.funding, run, &wallets, 64).await?;
+    println!(
+        "funding: {} {} each through {}, in {}",
+        money::format_minor(plan.fund_minor, plan.currency),
+        plan.currency.code,
+        plan.funding.describe(),
+        setup::secs(started.elapsed())
+    );
+    let funded_minor = plan
+        .fund_minor
+        .checked_mul(i64::try_from(plan.wallets)?)
+        .context("the total funding overflows")?;
+    // Access tokens live 15 minutes; the load (at most 10) gets fresh ones.
+    setup::refresh_tokens(&api, &mut users, SETUP_PARALLEL).await?;
+    Ok((users, funded_minor))
+}
+
+fn load(
+    target: &Target,
+    plan: &Plan,
+    run: &str,
+    senders: &Arc<Vec<BenchUser>>,
+) -> anyhow::Result<Measured> {
+    let start = Instant::now();
+    let measure_from = start + plan.warmup;
+    let deadline = measure_from + plan.duration;
+    let cpu_at = |proc: Proc| proc.cpu_time().ok();
+    let mut cpu_before = (None, None);
+    let recorders: Vec<Recorder> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..plan.threads)
+            .map(|thread| {
+                let senders = Arc::clone(senders);
+                scope.spawn(move || {
+                    let clients: Vec<usize> =
+                        (thread..plan.concurrency).step_by(plan.threads).collect();
+                    actix_rt::System::new().block_on(load_thread(
+                        target,
+                        plan,
+                        run,
+                        &senders,
+                        &clients,
+                        measure_from,
+                        deadline,
+                    ))
+                })
+            })
+            .collect();
+        // Sample CPU counters when measuring starts, from this otherwise idle thread.
+        std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
+        cpu_before = (
+            cpu_at(Proc::Me),
+            plan.server_pid.and_then(|p| cpu_at(Proc::Pid(p))),
+        );
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a load thread does not panic"))
+            .collect()
+    });
+    let window = measure_from.elapsed();
+    let spent =
+        |before: Option<Duration>, proc: Option<Proc>| Some(cpu_at(proc?)?.saturating_sub(before?));
+    let mut recorder = Recorder::new();
+    for r in &recorders {
+        recorder.merge(r);
+    }
+    Ok(Measured {
+        recorder,
+        window,
+        client_cpu: spent(cpu_before.0, Some(Proc::Me)),
+        server_cpu: spent(cpu_before.1, plan.server_pid.map(Proc::Pid)),
+    })
+}
+
+async fn load_thread(
+    target: &Target,
+    plan: &Plan,
+    run: &str,
+    senders: &[BenchUser],
+    clients: &[usize],
+    measure_from: Instant,
+    deadline: Instant,
+) -> Recorder {
+    let api = Api::new(target, clients.len(), plan.request_timeout);
+    let loops = clients
+        .iter()
+        .map(|&client| client_loop(&api, plan, run, senders, client, measure_from, deadline));
+    let mut total = Recorder::new();
+    for recorder in futures_util::future::join_all(loops).await {
+        total.merge(&recorder);
+    }
+    total
+}
+
+/// One client: one transfer at a time until the deadline.
+async fn client_loop(
+    api: &Api,
+    plan: &Plan,
+    run: &str,
+    senders: &[BenchUser],
+    client: usize,
+    measure_from: Instant,
+    deadline: Instant,
+) -> Recorder {
+    let mut rng = Rng::from_os();
+    let mut recorder = Recorder::new();
+    let n = senders.len();
+    let amount_max = usize::try_from(plan.amount_max_minor).unwrap_or(usize::MAX);
+    let mut seq = 0u64;
+    loop {
+        let started = Instant::now();
+        if started >= deadline {
+            break;
+        }
+        let from = rng.below(n);
+        let to = (from + 1 + rng.below(n - 1)) % n;
+        let minor = i64::try_from(1 + rng.below(amount_max)).unwrap_or(1);
+        let key = format!("bench-{run}-{client}-{seq}");
+        seq += 1;
+        let (sender, recipient) = (&senders[from], &senders[to]);
+        let outcome = match transfer_body(&sender.wallets[0], &recipient.wallets[0], minor) {
+            Ok(body) => api
+                .signed_post(&sender.session, "/v1/transfers", body, &key, 201)
+                .await
+                .map(|_| ())
+                .map_err(|err| err.code().to_owned()),
+            Err(code) => Err(code.to_owned()),
+        };
+        let latency = started.elapsed();
+        if started >= measure_from {
+            match outcome {
+                Ok(()) => recorder.ok(latency),
+                Err(code) => recorder.error(&code),
+            }
+        }
+    }
+    recorder
+}
+
+/// The exact bytes of one `POST /v1/transfers` body: `minor` units from `from` to `to`.
+pub(super) fn transfer_body(
+    from: &BenchWallet,
+    to: &BenchWallet,
+    minor: i64,
+) -> Result<Vec<u8>, &'static str> {
+    let amount = Amount::from_minor(minor, from.currency).map_err(|err| err.code())?;
+    let body = CreateTransferRequest {
+        from_wallet: from.id.clone(),
+        to: TransferTo::Wallet(to.id.clone()),
+        amount: amount.to_string(),
+        currency: from.currency.code.to_owned(),
+        memo: None,
+    };
+    serde_json::to_vec(&body).map_err(|_| "request_unserializable")
+}
+
+async fn conserve(
+    target: &Target,
+    plan: &Plan,
+    users: &[BenchUser],
+    funded_minor: i64,
+) -> anyhow::Result<Conservation> {
+    let api = Api::new(target, SETUP_PARALLEL, plan.request_timeout);
+    let balances = setup::balances(&api, users, SETUP_PARALLEL).await?;
+    Ok(Conservation::check(&balances, funded_minor))
+}
+
+/// Prints the figures; answers the exit status.
+fn report(plan: &Plan, measured: &Measured, conservation: &Conservation) -> u8 {
+    let r = &measured.recorder;
+    let seconds = measured.window.as_secs_f64();
+    let rate = r.succeeded() as f64 / seconds.max(f64::EPSILON);
+    println!(
+        "load: {} transfers committed in {seconds:.2} s = {rate:.1} transfers/s ({} failed)",
+        r.succeeded(),
+        r.failed()
+    );
+    println!(
+        "latency (committed transfers): p50 {:.2} ms | p99 {:.2} ms | p999 {:.2} ms | max {:.2} ms | mean {:.2} ms",
+        r.latency_ms(0.5),
+        r.latency_ms(0.99),
+        r.latency_ms(0.999),
+        r.max_ms(),
+        r.mean_ms()
+    );
+    if r.errors().is_empty() {
+        println!("errors: none");
+    } else {
+        let list: Vec<String> = r.errors().iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!("errors: {}", list.join(", "));
+    }
+    let cores = |cpu: Option<Duration>| {
+        cpu.map_or("n/a".to_owned(), |d| {
+            format!("{:.2} cores", d.as_secs_f64() / seconds.max(f64::EPSILON))
+        })
+    };
+    println!(
+        "cpu while measuring: server {} | load generator {}",
+        match plan.server_pid {
+            Some(pid) => format!("{} (pid {pid})", cores(measured.server_cpu)),
+            None => "n/a (give --server-pid)".to_owned(),
+        },
+        cores(measured.client_cpu)
+    );
+    let currency = plan.currency;
+    let verdict = if conservation.holds() {
+        println!(
+            "conservation: ok: {} wallets hold {} {} = what was funded, none negative",
+            conservation.wallets,
+            money::format_minor(conservation.held_minor, currency),
+            currency.code
+        );
+        "ok"
+    } else {
+        println!(
+            "conservation: VIOLATED: {} wallets hold {} {} but {} was funded; negative balances: {:?}",
+            conservation.wallets,
+            money::format_minor(conservation.held_minor, currency),
+            currency.code,
+            money::format_minor(conservation.funded_minor, currency),
+            conservation.negative
+        );
+        "violated"
+    };
+    println!(
+        "result: transfers_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2} committed={} failed={} conservation={verdict}",
+        r.latency_ms(0.5),
+        r.latency_ms(0.99),
+        r.latency_ms(0.999),
+        r.succeeded(),
+        r.failed()
+    );
+    if !conservation.holds() {
+        3
+    } else if r.succeeded() == 0 {
+        eprintln!("error: no transfer succeeded");
+        1
+    } else {
+        0
+    }
+}
