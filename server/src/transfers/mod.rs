@@ -13,6 +13,7 @@
 pub mod http;
 pub mod limits;
 pub mod store;
+pub mod wallet_facts;
 
 use std::sync::Arc;
 
@@ -26,11 +27,10 @@ use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
 use crate::identity::{Identity, IdentityError, LoginId};
 use crate::ids::{self, IdKind};
-use crate::ledger::{
-    Account, AccountKind, Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Transfer, TransferKind,
-};
+use crate::ledger::{Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Transfer, TransferKind};
 use crate::wallets::{self, WalletError};
 use limits::Limits;
+use wallet_facts::{WalletFacts, WalletFactsCache};
 
 /// Why a transfer is refused. One conversion ([`From<TransferError> for ApiError`]) decides the
 /// status of each.
@@ -239,6 +239,7 @@ struct Inner {
     ledger: Ledger,
     identity: Arc<Identity>,
     limits: Limits,
+    wallets: WalletFactsCache,
     db: Db,
 }
 
@@ -252,6 +253,7 @@ impl Transfers {
         Transfers {
             inner: Arc::new(Inner {
                 limits: Limits::new(limits, db.clone()),
+                wallets: WalletFactsCache::default(),
                 ledger,
                 identity,
                 db,
@@ -270,7 +272,7 @@ impl Transfers {
         let inner = &*self.inner;
         inner.limits.check_transfer(&p2p.amount)?;
         let currency = p2p.amount.currency();
-        let from = wallets::owned(&inner.ledger, user_id, &p2p.from_wallet).await?;
+        let from = self.own_wallet(user_id, &p2p.from_wallet).await?;
         if from.currency != currency.code {
             return Err(TransferError::CurrencyMismatch);
         }
@@ -284,8 +286,8 @@ impl Transfers {
         let request = NewTransfer {
             reference: reference(user_id, key),
             kind: TransferKind::P2p,
-            debit_account: from.id,
-            credit_account: to.id,
+            debit_account: from.id.clone(),
+            credit_account: to.id.clone(),
             currency: currency.code.to_owned(),
             amount_minor: p2p.amount.minor(),
             memo: p2p.memo,
@@ -351,27 +353,48 @@ impl Transfers {
         }))
     }
 
+    /// The wallet `wallet_id` if `user_id` owns it; `WalletNotFound` otherwise, whether it
+    /// exists or not (the same rule as [`wallets::owned`], without reading the balance).
+    async fn own_wallet(
+        &self,
+        user_id: &str,
+        wallet_id: &str,
+    ) -> Result<Arc<WalletFacts>, TransferError> {
+        if !ids::is_valid(IdKind::Wallet, wallet_id) {
+            return Err(TransferError::WalletNotFound);
+        }
+        self.inner
+            .wallets
+            .get(&self.inner.ledger, wallet_id)
+            .await?
+            .filter(|wallet| wallet.owner_id == user_id)
+            .ok_or(TransferError::WalletNotFound)
+    }
+
     async fn recipient(
         &self,
         to: &Recipient,
         currency: &'static Currency,
-    ) -> Result<Account, TransferError> {
-        let ledger = &self.inner.ledger;
+    ) -> Result<Arc<WalletFacts>, TransferError> {
+        let inner = &*self.inner;
         match to {
-            Recipient::Wallet(id) => ledger
-                .account(id)
+            Recipient::Wallet(id) => inner
+                .wallets
+                .get(&inner.ledger, id)
                 .await?
-                .filter(|account| account.kind == AccountKind::Wallet)
                 .ok_or(TransferError::RecipientNotFound),
             Recipient::Person(login) => {
-                let user_id = self
-                    .inner
+                let user_id = inner
                     .identity
                     .find_user(login)
                     .await
                     .map_err(TransferError::Identity)?
                     .ok_or(TransferError::RecipientNotFound)?;
-                Ok(ledger.open_wallet(&user_id, currency.code).await?)
+                let wallet = inner.ledger.open_wallet(&user_id, currency.code).await?;
+                let facts = WalletFacts::of(wallet).ok_or_else(|| {
+                    TransferError::Storage("open_wallet answered a system account".to_owned())
+                })?;
+                Ok(inner.wallets.remember(facts))
             }
         }
     }
