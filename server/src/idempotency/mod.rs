@@ -384,7 +384,10 @@ async fn write_records(db: Db, mut rx: mpsc::Receiver<Pending>) {
 }
 
 async fn prune_records(db: Db) {
-    let mut every = tokio::time::interval(Duration::from_millis(PRUNE_EVERY_MS));
+    // The first sweep after one period, not at start-up, where it would compete with migrations
+    // and the first requests for SQLite's write lock.
+    let period = Duration::from_millis(PRUNE_EVERY_MS);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;

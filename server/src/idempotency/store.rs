@@ -1,6 +1,6 @@
 //! Idempotency storage: every SQL statement over `idempotency_keys` (schema in
-//! `migrations/*/0001_ledger.sql`). It never decides what a record means (the parent module
-//! does) and never touches the ledger's tables.
+//! `migrations/*/0001_ledger.sql`, pruning index in `0003_idempotency.sql`). It never decides
+//! what a record means (the parent module does) and never touches the ledger's tables.
 
 use crate::db::Db;
 use crate::with_db;
@@ -98,8 +98,9 @@ pub async fn insert_done(db: &Db, records: &[NewRecord]) -> Result<(), sqlx::Err
     }
 }
 
-/// Deletes up to `limit` records created before `before_ms`; returns how many. Bounded so that
-/// pruning a large backlog never holds SQLite's write lock for long.
+/// Deletes up to `limit` records created before `before_ms` (found through the
+/// `idempotency_keys_created` index, migration 0003); returns how many. Bounded so that pruning a
+/// large backlog never holds SQLite's write lock for long.
 pub async fn prune(db: &Db, before_ms: i64, limit: i64) -> Result<u64, sqlx::Error> {
     with_db!(db, pool => sqlx::query(
         "DELETE FROM idempotency_keys WHERE (owner_id, idem_key) IN \

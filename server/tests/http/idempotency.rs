@@ -225,3 +225,53 @@ async fn concurrent_uses_of_one_key_move_money_once_even_across_two_processes() 
         ledger_db.close().await;
     }
 }
+
+#[actix_rt::test]
+async fn old_records_are_pruned_in_bounded_steps() {
+    use purse_server::idempotency::store::{self, NewRecord};
+    for backend in BACKENDS {
+        let Some(test_db) = TestDb::new(backend, "old_records_are_pruned") else {
+            continue;
+        };
+        let db = test_db.open().await;
+        let record = |key: &str, now_ms: i64| NewRecord {
+            owner_id: "usr_prune".to_owned(),
+            key: key.to_owned(),
+            request_hash: [7; 32],
+            response_status: 201,
+            response_body: b"{}".to_vec(),
+            now_ms,
+        };
+        let old: Vec<NewRecord> = (0..5)
+            .map(|i| record(&format!("old-{i}"), 1_000 + i))
+            .collect();
+        store::insert_done(&db, &old).await.expect("insert");
+        store::insert_done(&db, &[record("new", 10_000)])
+            .await
+            .expect("insert");
+        // A second insert of a recorded key keeps the first record.
+        store::insert_done(&db, &[record("new", 20_000)])
+            .await
+            .expect("insert");
+
+        assert_eq!(store::prune(&db, 5_000, 3).await.expect("prune"), 3);
+        assert_eq!(store::prune(&db, 5_000, 3).await.expect("prune"), 2);
+        assert_eq!(store::prune(&db, 5_000, 3).await.expect("prune"), 0);
+        assert!(
+            store::find(&db, "usr_prune", "old-0")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let kept = store::find(&db, "usr_prune", "new")
+            .await
+            .expect("find")
+            .expect("kept");
+        assert_eq!(kept.response_status, Some(201));
+        assert_eq!(kept.response_body.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(kept.state, "done");
+        let at = count(&db, "SELECT created_at_ms FROM idempotency_keys").await;
+        assert_eq!(at, 10_000, "the first record of a key stays");
+        db.close().await;
+    }
+}
