@@ -15,7 +15,8 @@ bench_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # The release binary (PURSE_BIN overrides, e.g. to reuse a build).
 bench_build() {
     if [[ -n "${PURSE_BIN:-}" ]]; then
-        PURSE="$PURSE_BIN"
+        # Absolute: the server and the bench run from folders of their own.
+        PURSE="$(cd "$(dirname "$PURSE_BIN")" && pwd)/$(basename "$PURSE_BIN")"
     else
         bench_log "building the release binary (cargo build --release --bin purse)"
         (cd "$BENCH_ROOT" && cargo build --release --bin purse >&2)

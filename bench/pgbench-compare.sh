@@ -53,8 +53,8 @@ SUFFIX="$(bench_random_suffix)"
 PGBENCH_DB="pgbench_cmp_$SUFFIX"
 PURSE_DB="purse_cmp_$SUFFIX"
 WORK="$(mktemp -d /tmp/purse-pgbench-compare.XXXXXX)"
-BENCH_CLEANUP_STEPS+=("dropdb --if-exists --force '$PGBENCH_DB'")
-BENCH_CLEANUP_STEPS+=("dropdb --if-exists --force '$PURSE_DB'")
+BENCH_CLEANUP_STEPS+=("dropdb --if-exists --force '$PGBENCH_DB' 2>/dev/null")
+BENCH_CLEANUP_STEPS+=("dropdb --if-exists --force '$PURSE_DB' 2>/dev/null")
 BENCH_CLEANUP_STEPS+=("rm -rf '$WORK'")
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM

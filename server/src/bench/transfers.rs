@@ -14,7 +14,7 @@ use purse_core::api::ledger::{CreateTransferRequest, TransferTo};
 use purse_core::money::{self, Amount, Currency};
 
 use super::api::Api;
-use super::procfs::Proc;
+use super::procfs::{MachineCpu, Proc};
 use super::setup::{self, BenchUser, BenchWallet, Conservation, Funding};
 use super::stats::Recorder;
 use super::target::Target;
@@ -83,6 +83,10 @@ struct Measured {
     window: Duration,
     client_cpu: Option<Duration>,
     server_cpu: Option<Duration>,
+    /// Cores the whole machine kept busy (other processes share them).
+    machine_cores: Option<f64>,
+    /// The server's context switches: hand-offs between threads are a cost of their own.
+    server_switches: Option<u64>,
 }
 
 /// Runs the bench and prints its report; the exit status is 0, 1 when no transfer succeeded,
@@ -156,8 +160,7 @@ fn load(
     let measure_from = start + plan.warmup;
     let deadline = measure_from + plan.duration;
     let cpu_at = |proc: Proc| proc.cpu_time().ok();
-    let mut cpu_before = (None, None);
-    let recorders: Vec<Recorder> = std::thread::scope(|scope| {
+    let (recorders, cpu_before, machine_before) = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..plan.threads)
             .map(|thread| {
                 let senders = Arc::clone(senders);
@@ -178,16 +181,32 @@ fn load(
             .collect();
         // Sample CPU counters when measuring starts, from this otherwise idle thread.
         std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
-        cpu_before = (
+        let cpu_before = (
             cpu_at(Proc::Me),
             plan.server_pid.and_then(|p| cpu_at(Proc::Pid(p))),
         );
-        threads
+        let machine_before = MachineCpu::read().ok();
+        let switches_before = plan
+            .server_pid
+            .and_then(|p| Proc::Pid(p).context_switches().ok());
+        let recorders: Vec<Recorder> = threads
             .into_iter()
             .map(|t| t.join().expect("a load thread does not panic"))
-            .collect()
+            .collect();
+        (recorders, cpu_before, (machine_before, switches_before))
     });
+    let (machine_before, switches_before) = machine_before;
+    let server_switches = plan
+        .server_pid
+        .and_then(|p| Proc::Pid(p).context_switches().ok())
+        .zip(switches_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let window = measure_from.elapsed();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let machine_cores = match (machine_before, MachineCpu::read().ok()) {
+        (Some(before), Some(after)) => Some(after.busy_cores_since(&before, cores)),
+        _ => None,
+    };
     let spent =
         |before: Option<Duration>, proc: Option<Proc>| Some(cpu_at(proc?)?.saturating_sub(before?));
     let mut recorder = Recorder::new();
@@ -199,6 +218,8 @@ fn load(
         window,
         client_cpu: spent(cpu_before.0, Some(Proc::Me)),
         server_cpu: spent(cpu_before.1, plan.server_pid.map(Proc::Pid)),
+        machine_cores,
+        server_switches,
     })
 }
 
@@ -324,14 +345,24 @@ fn report(plan: &Plan, measured: &Measured, conservation: &Conservation) -> u8 {
             format!("{:.2} cores", d.as_secs_f64() / seconds.max(f64::EPSILON))
         })
     };
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "cpu while measuring: server {} | load generator {}",
+        "cpu while measuring: server {} | load generator {} | whole machine {} of {available} cores busy",
         match plan.server_pid {
             Some(pid) => format!("{} (pid {pid})", cores(measured.server_cpu)),
             None => "n/a (give --server-pid)".to_owned(),
         },
-        cores(measured.client_cpu)
+        cores(measured.client_cpu),
+        measured
+            .machine_cores
+            .map_or("n/a".to_owned(), |c| format!("{c:.2}")),
     );
+    if let Some(switches) = measured.server_switches {
+        println!(
+            "server context switches while measuring: {switches} ({:.1} per committed transfer)",
+            switches as f64 / r.succeeded().max(1) as f64
+        );
+    }
     let currency = plan.currency;
     let verdict = if conservation.holds() {
         println!(
