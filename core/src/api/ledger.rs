@@ -141,3 +141,56 @@ pub struct WalletTransaction {
     pub transfer: Transfer,
     pub direction: Direction,
 }
+
+#[cfg(test)]
+mod transfer_wire_tests {
+    use super::*;
+
+    #[test]
+    fn transfer_to_is_a_wallet_id_or_a_person() {
+        let wallet: TransferTo = serde_json::from_str(r#""wal_abc""#).unwrap();
+        assert_eq!(wallet, TransferTo::Wallet("wal_abc".to_owned()));
+        let person: TransferTo = serde_json::from_str(r#"{"email": "a@b.co"}"#).unwrap();
+        assert_eq!(
+            person,
+            TransferTo::Person(Payee {
+                email: Some("a@b.co".to_owned()),
+                phone: None,
+            })
+        );
+        for bad in [r#"{"email": "a@b.co", "name": "x"}"#, "12", "null"] {
+            assert!(serde_json::from_str::<TransferTo>(bad).is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&wallet).unwrap(), r#""wal_abc""#);
+        assert_eq!(
+            serde_json::to_string(&person).unwrap(),
+            r#"{"email":"a@b.co"}"#
+        );
+    }
+
+    #[test]
+    fn a_wallet_transaction_is_a_transfer_with_a_direction() {
+        let line = WalletTransaction {
+            transfer: Transfer {
+                id: "txn_1".to_owned(),
+                kind: "p2p".to_owned(),
+                from: "wal_a".to_owned(),
+                to: "wal_b".to_owned(),
+                amount: "12.50".to_owned(),
+                currency: "USD".to_owned(),
+                memo: None,
+                created_at_ms: 1,
+            },
+            direction: Direction::Debit,
+        };
+        let json = serde_json::to_value(&line).unwrap();
+        assert_eq!(json["id"], "txn_1");
+        assert_eq!(json["direction"], "debit");
+        assert_eq!(json["amount"], "12.50");
+        assert!(json.get("memo").is_none());
+        assert_eq!(
+            serde_json::from_value::<WalletTransaction>(json).unwrap(),
+            line
+        );
+    }
+}

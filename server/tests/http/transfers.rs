@@ -354,6 +354,7 @@ async fn transfer_refusals_have_their_codes_and_move_nothing() {
                 "recipient_not_found",
             ),
             (usd(&ana_usd, json!("bo"), "1.00"), 400, "recipient_invalid"),
+            (usd(&ana_usd, json!({}), "1.00"), 400, "login_id_missing"),
             (
                 usd(&ana_usd, json!({"email": "not an email"}), "1.00"),
                 400,
