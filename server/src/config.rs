@@ -81,6 +81,8 @@ pub struct LedgerConfig {
     pub batch_max: usize,
     /// Most transfers waiting for the writer; beyond it callers get `ledger_busy` (503).
     pub queue_max: usize,
+    /// SQLite page cache of the writer's own connection, in MiB.
+    pub writer_cache_mib: u32,
 }
 
 /// Wallet actors.
@@ -151,6 +153,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             batch_max: 2000,
             queue_max: 100_000,
+            writer_cache_mib: 64,
         }
     }
 }

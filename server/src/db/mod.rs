@@ -159,6 +159,33 @@ impl Db {
         Ok(db)
     }
 
+    /// A separate one-connection pool to the same database for a single busy writer (the ledger
+    /// writer), so it never waits for a pool slot behind readers. On SQLite its page cache is
+    /// `cache_mib` MiB (the shared pool keeps SQLite's small default): the writer touches index
+    /// pages all over the ledger, and re-reading them from the OS for every batch costs more than
+    /// the memory. Connects lazily, on first use.
+    pub fn dedicated_writer(&self, cache_mib: u32) -> Db {
+        match self {
+            Db::Sqlite(pool) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .pragma("cache_size", format!("-{}", u64::from(cache_mib) * 1024));
+                Db::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .connect_lazy_with(options),
+                )
+            }
+            Db::Postgres(pool) => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,

@@ -410,6 +410,8 @@ pub struct Ledger {
 
 struct Inner {
     db: Db,
+    /// The writer's own connection (see [`Db::dedicated_writer`]).
+    writer_db: Db,
     writer: Addr<LedgerWriter>,
     wallets: WalletRegistry,
     /// The threads the writer and the wallet actors run on; joined at shutdown.
@@ -426,9 +428,10 @@ impl Ledger {
         metrics: Metrics,
     ) -> Ledger {
         let writer_arbiter = actix_rt::Arbiter::new();
+        let writer_db = db.dedicated_writer(ledger.writer_cache_mib);
         let writer = LedgerWriter::start_on(
             &writer_arbiter.handle(),
-            db.clone(),
+            writer_db.clone(),
             ledger,
             metrics.clone(),
         );
@@ -451,6 +454,7 @@ impl Ledger {
         Ledger {
             inner: Arc::new(Inner {
                 db,
+                writer_db,
                 writer,
                 wallets: registry,
                 arbiters: Mutex::new(arbiters),
@@ -639,6 +643,7 @@ impl Ledger {
         if self.inner.writer.try_send(writer::Drain(tx)).is_ok() {
             let _ = rx.await;
         }
+        self.inner.writer_db.close().await;
         let arbiters = std::mem::take(&mut *self.inner.arbiters.lock().expect("not poisoned"));
         for arbiter in &arbiters {
             arbiter.stop();

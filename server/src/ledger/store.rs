@@ -144,46 +144,72 @@ trait BulkWrite {
     ) -> Result<Vec<BalanceRow>, sqlx::Error>;
 }
 
+/// Splits `rows` into chunks of a few fixed sizes, so SQLite sees a handful of distinct statement
+/// texts (each prepared once and cached) whatever the batch size, and stays far below its limit of
+/// 32,766 bound parameters per statement.
+fn sqlite_chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
+    const SIZES: [usize; 4] = [500, 50, 5, 1];
+    let mut chunks = Vec::new();
+    for size in SIZES {
+        while rows.len() >= size {
+            let (chunk, rest) = rows.split_at(size);
+            chunks.push(chunk);
+            rows = rest;
+        }
+    }
+    chunks
+}
+
+/// `prefix` followed by `rows` groups of `columns` `?` placeholders.
+fn sqlite_values(prefix: &str, columns: usize, rows: usize, suffix: &str) -> String {
+    let group = format!("({})", vec!["?"; columns].join(","));
+    let mut sql = String::with_capacity(prefix.len() + rows * (group.len() + 1) + suffix.len());
+    sql.push_str(prefix);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&group);
+    }
+    sql.push_str(suffix);
+    sql
+}
+
 impl BulkWrite for sqlx::SqliteConnection {
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
-        // One JSON array parameter instead of 12 binds per row: one statement text for any batch
-        // size (one prepared statement) and no SQLite bind-count limit.
-        let json = serde_json::Value::Array(
-            rows.iter()
-                .map(|row| {
-                    let p = row.prepared;
-                    serde_json::json!([
-                        row.seq,
-                        p.id,
-                        p.reference,
-                        p.kind,
-                        p.debit_account,
-                        p.credit_account,
-                        p.currency,
-                        p.amount_minor,
-                        p.memo,
-                        p.created_at_ms,
-                        chain::hex(&row.prev_hash),
-                        chain::hex(&row.hash),
-                    ])
-                })
-                .collect(),
-        );
-        let result = sqlx::query(
-            "INSERT INTO transfers (seq, id, reference, kind, debit_account, credit_account, \
-             currency, amount_minor, memo, created_at_ms, prev_hash, hash) \
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-             value->>7, value->>8, value->>9, unhex(value->>10), unhex(value->>11) \
-             FROM json_each($1)",
-        )
-        .bind(json.to_string())
-        .execute(&mut *self)
-        .await?;
-        assert_eq!(
-            result.rows_affected(),
-            rows.len() as u64,
-            "every row inserted"
-        );
+        // Multi-row VALUES with bound parameters: SQLite's cheapest bulk insert.
+        for chunk in sqlite_chunks(rows) {
+            let sql = sqlite_values(
+                "INSERT INTO transfers (seq, id, reference, kind, debit_account, credit_account, \
+                 currency, amount_minor, memo, created_at_ms, prev_hash, hash) VALUES ",
+                12,
+                chunk.len(),
+                "",
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                let p = row.prepared;
+                query = query
+                    .bind(row.seq)
+                    .bind(p.id.as_str())
+                    .bind(p.reference.as_str())
+                    .bind(p.kind)
+                    .bind(p.debit_account.as_str())
+                    .bind(p.credit_account.as_str())
+                    .bind(p.currency.as_str())
+                    .bind(p.amount_minor)
+                    .bind(p.memo.as_deref())
+                    .bind(p.created_at_ms)
+                    .bind(row.prev_hash.as_slice())
+                    .bind(row.hash.as_slice());
+            }
+            let result = query.execute(&mut *self).await?;
+            assert_eq!(
+                result.rows_affected(),
+                chunk.len() as u64,
+                "every row inserted"
+            );
+        }
         Ok(())
     }
 
@@ -191,17 +217,25 @@ impl BulkWrite for sqlx::SqliteConnection {
         &mut self,
         deltas: &[(String, i64)],
     ) -> Result<Vec<BalanceRow>, sqlx::Error> {
-        let json = serde_json::to_string(deltas).expect("strings and integers serialize");
-        let rows = sqlx::query(
-            "WITH d(id, delta) AS (SELECT value->>0, value->>1 FROM json_each($1)) \
-             UPDATE accounts SET balance_minor = accounts.balance_minor + d.delta \
-             FROM d WHERE accounts.id = d.id \
-             RETURNING id, kind, balance_minor",
-        )
-        .bind(json)
-        .fetch_all(&mut *self)
-        .await?;
-        rows.iter().map(balance_row).collect()
+        let mut balances = Vec::with_capacity(deltas.len());
+        for chunk in sqlite_chunks(deltas) {
+            // The VALUES table drives the join and each account is found by its primary key.
+            let sql = sqlite_values(
+                "WITH d(id, delta) AS (VALUES ",
+                2,
+                chunk.len(),
+                ") UPDATE accounts SET balance_minor = accounts.balance_minor + d.delta \
+                 FROM d WHERE accounts.id = d.id RETURNING id, kind, balance_minor",
+            );
+            let mut query = sqlx::query(&sql);
+            for (account, delta) in chunk {
+                query = query.bind(account.as_str()).bind(*delta);
+            }
+            for row in query.fetch_all(&mut *self).await? {
+                balances.push(balance_row(&row)?);
+            }
+        }
+        Ok(balances)
     }
 }
 
@@ -295,7 +329,7 @@ where
 /// Why a batch could not commit as a whole.
 enum FastPathError {
     /// A constraint refused some row: replay transfer by transfer.
-    Constraint,
+    Constraint(sqlx::Error),
     Db(sqlx::Error),
 }
 
@@ -345,7 +379,7 @@ pub async fn commit_batch(
             rows.push(row);
         }
         let classify = |err: sqlx::Error| {
-            if is_constraint(&err) { FastPathError::Constraint } else { FastPathError::Db(err) }
+            if is_constraint(&err) { FastPathError::Constraint(err) } else { FastPathError::Db(err) }
         };
         tx.insert_transfers(&rows).await.map_err(classify)?;
         let deltas = net_deltas(&rows);
@@ -389,7 +423,10 @@ pub async fn commit_batch(
     match fast {
         Ok(results) => Ok(results),
         Err(FastPathError::Db(err)) => Err(err),
-        Err(FastPathError::Constraint) => commit_one_by_one(db, batch).await,
+        Err(FastPathError::Constraint(err)) => {
+            tracing::debug!(error = %err, transfers = batch.len(), "batch refused by a constraint; isolating");
+            commit_one_by_one(db, batch).await
+        }
     }
 }
 
