@@ -8,6 +8,7 @@
 //! 100,000 single-wallet users take the better part of an hour on two cores. It never waits
 //! unbounded: every phase has a request timeout and passivation a deadline.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -16,10 +17,10 @@ use purse_core::money::{Amount, Currency};
 
 use super::api::Api;
 use super::procfs::Proc;
-use super::run_tag;
 use super::setup::{self, BenchUser, BenchWallet, Funding};
 use super::target::Target;
 use super::transfers::transfer_body;
+use super::{run_tag, saved};
 
 /// Most wallets one probe opens.
 pub const WALLETS_MAX: usize = 1_000_000;
@@ -32,12 +33,27 @@ const SETUP_PARALLEL: usize = 16;
 /// How often `/metrics` is polled while waiting for passivation.
 const POLL_EVERY: Duration = Duration::from_secs(2);
 
+/// What one invocation does. Sign-ups hash passwords with argon2id, whose memory a server's
+/// allocator may keep: to measure what the actors cost, set up with one server process, save,
+/// and touch from a freshly started one on the same database.
+#[derive(Clone, Debug)]
+pub enum Phase {
+    /// Set up (users, wallets, funding) and save the setup to `save` (created, never
+    /// overwritten, readable by its owner only: it holds the bench devices' secret keys).
+    SetupOnly { save: PathBuf },
+    /// Touch the wallets of a saved setup (or of a new one when `setup` is `None`) and measure
+    /// the server `server_pid`.
+    Touch {
+        setup: Option<PathBuf>,
+        server_pid: u32,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub wallets: usize,
     pub concurrency: usize,
-    /// The server process whose memory is read.
-    pub server_pid: u32,
+    pub phase: Phase,
     pub funding: Funding,
     /// How long to wait for the actor count to come back down after the touches.
     pub passivation_wait: Duration,
@@ -127,7 +143,6 @@ pub fn run(target: &Target, plan: &Plan) -> anyhow::Result<u8> {
 }
 
 async fn probe(target: &Target, plan: &Plan) -> anyhow::Result<u8> {
-    let server = Proc::Pid(plan.server_pid);
     let api = Api::new(
         target,
         plan.concurrency.max(SETUP_PARALLEL),
@@ -139,18 +154,57 @@ async fn probe(target: &Target, plan: &Plan) -> anyhow::Result<u8> {
             target.base
         )
     })?;
-    let rss_start = server.rss_bytes()?;
-    let run = run_tag();
+    let (run, mut users) = match &plan.phase {
+        Phase::Touch {
+            setup: Some(path), ..
+        } => {
+            let (run, users) = saved::load(path)?;
+            println!(
+                "purse bench actors: {} | {} wallets of {} users from {} | run {run}",
+                target.base,
+                users.iter().map(|u| u.wallets.len()).sum::<usize>(),
+                users.len(),
+                path.display()
+            );
+            (run, users)
+        }
+        Phase::Touch { setup: None, .. } | Phase::SetupOnly { .. } => {
+            let run = run_tag();
+            let users = set_up(&api, plan, &run, target).await?;
+            (run, users)
+        }
+    };
+    let server_pid = match &plan.phase {
+        Phase::SetupOnly { save } => {
+            saved::save(save, &run, &users)?;
+            println!(
+                "setup saved to {} (secret device keys of bench users: delete it after the probe)",
+                save.display()
+            );
+            return Ok(0);
+        }
+        Phase::Touch { server_pid, .. } => *server_pid,
+    };
+    // Access tokens live 15 minutes; the touches get fresh ones.
+    setup::refresh_tokens(&api, &mut users, SETUP_PARALLEL).await?;
+    touch(&api, plan, Proc::Pid(server_pid), &run, &users).await
+}
+
+/// Signs up the users, opens their wallets and funds each with one major unit.
+async fn set_up(
+    api: &Api,
+    plan: &Plan,
+    run: &str,
+    target: &Target,
+) -> anyhow::Result<Vec<BenchUser>> {
     let (wallets, layout) = layout(plan.wallets, Currency::all().len());
     println!(
-        "purse bench actors: {} | server pid {} | {wallets} wallets held by {} users | run {run}",
+        "purse bench actors: {} | {wallets} wallets held by {} users | run {run}",
         target.base,
-        plan.server_pid,
         layout.len()
     );
-
     let started = Instant::now();
-    let mut users = setup::create_users(&api, &run, &layout, SETUP_PARALLEL).await?;
+    let users = setup::create_users(api, run, &layout, SETUP_PARALLEL).await?;
     println!(
         "setup: {} users, {wallets} wallets opened in {}",
         users.len(),
@@ -162,37 +216,40 @@ async fn probe(target: &Target, plan: &Plan) -> anyhow::Result<u8> {
         .flat_map(|u| u.wallets.iter())
         .map(|w| Ok((w, Amount::parse("1", w.currency)?.minor())))
         .collect::<Result<_, purse_core::money::MoneyError>>()?;
-    setup::fund(&api, &plan.funding, &run, &funds, 64).await?;
+    setup::fund(api, &plan.funding, run, &funds, 64).await?;
     println!(
         "funding: one major unit each through {}, in {}",
         plan.funding.describe(),
         setup::secs(started.elapsed())
     );
-    setup::refresh_tokens(&api, &mut users, SETUP_PARALLEL).await?;
+    Ok(users)
+}
 
-    let actors_before = actors_active(&api).await?;
+/// Touches every wallet once and watches memory and the actor count.
+async fn touch(
+    api: &Api,
+    plan: &Plan,
+    server: Proc,
+    run: &str,
+    users: &[BenchUser],
+) -> anyhow::Result<u8> {
+    let actors_before = actors_active(api).await?;
     let rss_before = server.rss_bytes()?;
     println!(
-        "before touching: server RSS {:.1} MiB ({:+.1} MiB during setup), {actors_before} wallet actors",
+        "before touching: server RSS {:.1} MiB, {actors_before} wallet actors",
         mib(rss_before),
-        mib(rss_before) - mib(rss_start)
     );
 
     let started = Instant::now();
-    let pairs = pairs(&users);
+    let pairs = pairs(users);
     let touched = stream::iter(pairs.iter().enumerate())
-        .map(|(i, &(u, from, to))| {
-            let api = &api;
-            let users = &users;
-            let run = &run;
-            async move {
-                let body = transfer_body(from, to, 1).map_err(str::to_owned)?;
-                let key = format!("touch-{run}-{i}");
-                api.signed_post(&users[u].session, "/v1/transfers", body, &key, 201)
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| err.code().to_owned())
-            }
+        .map(|(i, &(u, from, to))| async move {
+            let body = transfer_body(from, to, 1).map_err(str::to_owned)?;
+            let key = format!("touch-{run}-{i}");
+            api.signed_post(&users[u].session, "/v1/transfers", body, &key, 201)
+                .await
+                .map(|_| ())
+                .map_err(|err| err.code().to_owned())
         })
         .buffer_unordered(plan.concurrency);
     let mut ok = 0usize;
@@ -206,12 +263,12 @@ async fn probe(target: &Target, plan: &Plan) -> anyhow::Result<u8> {
             Err(code) => *errors.entry(code).or_default() += 1,
         }
         if Instant::now() >= next_poll {
-            peak_actors = peak_actors.max(actors_active(&api).await?);
+            peak_actors = peak_actors.max(actors_active(api).await?);
             next_poll = Instant::now() + POLL_EVERY;
         }
     }
     let touch_time = started.elapsed();
-    let actors_after = actors_active(&api).await?;
+    let actors_after = actors_active(api).await?;
     peak_actors = peak_actors.max(actors_after);
     let rss_after = server.rss_bytes()?;
     let growth = rss_after.saturating_sub(rss_before);
@@ -244,7 +301,7 @@ async fn probe(target: &Target, plan: &Plan) -> anyhow::Result<u8> {
     let mut actors_now = actors_after;
     while actors_now > actors_before && Instant::now() < deadline {
         actix_rt::time::sleep(POLL_EVERY).await;
-        actors_now = actors_active(&api).await?;
+        actors_now = actors_active(api).await?;
     }
     let rss_end = server.rss_bytes()?;
     let passivated = actors_now <= actors_before;

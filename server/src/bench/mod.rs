@@ -12,6 +12,7 @@
 pub mod actors;
 pub mod api;
 pub mod procfs;
+pub mod saved;
 pub mod setup;
 pub mod stats;
 pub mod target;

@@ -102,9 +102,17 @@ pub struct ActorsArgs {
     /// Touches in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// The server's process id, whose resident memory is read (required: the probe is about it).
+    /// The server's process id, whose resident memory is read (required unless --save-setup).
     #[arg(long)]
-    pub server_pid: u32,
+    pub server_pid: Option<u32>,
+    /// Only set up (users, wallets, funding) and save it to this new file, for a later
+    /// --load-setup against a freshly started server: sign-ups' argon2id memory then does not
+    /// blur what the actors cost. The file holds the bench devices' secret keys.
+    #[arg(long, value_name = "FILE", conflicts_with = "load_setup")]
+    pub save_setup: Option<PathBuf>,
+    /// Touch the wallets of a setup saved by --save-setup instead of setting up.
+    #[arg(long, value_name = "FILE")]
+    pub load_setup: Option<PathBuf>,
     /// Seconds to wait for idle passivation after the touches (the server's idle timeout, 60 s
     /// by default, plus margin); at most 1800.
     #[arg(long, default_value_t = 180)]
@@ -143,10 +151,20 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
         }
         BenchCommand::Actors(args) => {
             let target = args.target.target()?;
+            let phase = match (args.save_setup, args.server_pid) {
+                (Some(save), _) => actors::Phase::SetupOnly { save },
+                (None, Some(server_pid)) => actors::Phase::Touch {
+                    setup: args.load_setup,
+                    server_pid,
+                },
+                (None, None) => anyhow::bail!(
+                    "purse bench actors: --server-pid is required (the server whose memory is measured)"
+                ),
+            };
             let plan = actors::Plan {
                 wallets: args.wallets,
                 concurrency: args.concurrency,
-                server_pid: args.server_pid,
+                phase,
                 funding: args.target.funding()?,
                 passivation_wait: Duration::from_secs(args.passivation_wait),
                 rss_growth_target_mib: args.rss_growth_target_mib,
