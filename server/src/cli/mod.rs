@@ -1,6 +1,10 @@
-//! The `purse` command line: one module per command group.
+//! The `purse` command line: one module per command group, plus `input` (reading and parsing
+//! what a command is given) and `output` (the one JSON object it prints and its exit status),
+//! which every group shares. It never holds business rules: those are `purse_core`'s.
 
+mod input;
 mod keys;
+mod output;
 mod paycode;
 mod qr;
 
