@@ -4,24 +4,23 @@
 //! (arguments are visible to every user through `ps`): passwords come from the environment
 //! variable `PURSE_BACKUP_PASSWORD` or from standard input.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Subcommand;
-use purse_core::keys::{self, ENVELOPE_CHARS_MAX, KeyError, PASSWORD_BYTES_MAX, SecretKey};
+use purse_core::keys::{self, ENVELOPE_CHARS_MAX, PASSWORD_BYTES_MAX, SecretKey};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
+
+use crate::cli::input::read_key_file;
+use crate::cli::output::{Refusal, Verdict, coded, print_outcome};
 
 /// Where `new` and `restore` write when no `--out` is given.
 const KEY_FILE_DEFAULT: &str = "purse.key";
 
 /// The environment variable holding the backup password.
 const PASSWORD_ENV: &str = "PURSE_BACKUP_PASSWORD";
-
-/// A key file is one 67-character line; anything much bigger is not a key file, so stop reading.
-const KEY_FILE_BYTES_MAX: u64 = 4096;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -57,15 +56,13 @@ pub enum KeysCommand {
     },
 }
 
-/// Why a keys command was refused. `code()` is the stable `error.code` in the JSON answer.
+/// The refusals only keys commands give; `code()` is the stable `error.code` in the JSON answer.
+/// Core key errors and an unreadable key file come as [`Refusal`]s from the core and
+/// [`read_key_file`], as they do for every command.
 #[derive(Debug, thiserror::Error)]
 enum KeysError {
-    #[error(transparent)]
-    Key(#[from] KeyError),
     #[error("{path} already exists; refusing to overwrite a key file")]
     FileExists { path: String },
-    #[error("cannot read {path}: {reason}")]
-    FileUnreadable { path: String, reason: String },
     #[error("cannot write {path}: {reason}")]
     FileWriteFailed { path: String, reason: String },
     #[error("cannot read the input: {reason}")]
@@ -79,9 +76,7 @@ enum KeysError {
 impl KeysError {
     fn code(&self) -> &'static str {
         match self {
-            KeysError::Key(err) => err.code(),
             KeysError::FileExists { .. } => "key_file_exists",
-            KeysError::FileUnreadable { .. } => "key_file_unreadable",
             KeysError::FileWriteFailed { .. } => "key_file_write_failed",
             KeysError::StdinUnreadable { .. } => "input_unreadable",
             KeysError::PasswordMissing => "password_missing",
@@ -90,32 +85,25 @@ impl KeysError {
     }
 }
 
+coded!(KeysError);
+
 pub fn run(cmd: KeysCommand) -> anyhow::Result<u8> {
-    let result = match cmd {
+    let outcome = match cmd {
         KeysCommand::New { out } => new(&out),
         KeysCommand::Show { file } => show(&file),
         KeysCommand::Backup { file } => backup(&file),
         KeysCommand::Restore { envelope, out } => restore(&envelope, &out),
     };
-    let (answer, exit) = match result {
-        Ok(answer) => (answer, 0),
-        Err(err) => (
-            json!({"error": {"code": err.code(), "message": err.to_string()}}),
-            1,
-        ),
-    };
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{answer}").context("writing to stdout")?;
-    Ok(exit)
+    print_outcome(outcome, Verdict::Plain)
 }
 
-fn new(out: &Path) -> Result<Value, KeysError> {
+fn new(out: &Path) -> Result<Value, Refusal> {
     let secret = SecretKey::generate();
     write_key_file(out, &secret)?;
     Ok(describe(&secret, Some(out)))
 }
 
-fn show(file: &Path) -> Result<Value, KeysError> {
+fn show(file: &Path) -> Result<Value, Refusal> {
     let secret = read_key_file(file)?;
     let mut answer = describe(&secret, None);
     if let Some(warning) = permission_warning(file) {
@@ -143,7 +131,7 @@ fn permission_warning(_file: &Path) -> Option<String> {
     None
 }
 
-fn backup(file: &Path) -> Result<Value, KeysError> {
+fn backup(file: &Path) -> Result<Value, Refusal> {
     let secret = read_key_file(file)?;
     let mut stdin = StdinLines::new();
     let password = password(&mut stdin)?;
@@ -153,7 +141,7 @@ fn backup(file: &Path) -> Result<Value, KeysError> {
     Ok(answer)
 }
 
-fn restore(envelope: &str, out: &Path) -> Result<Value, KeysError> {
+fn restore(envelope: &str, out: &Path) -> Result<Value, Refusal> {
     let mut stdin = StdinLines::new();
     let envelope = if envelope == "-" {
         stdin.line()?.ok_or(KeysError::EnvelopeMissing)?
@@ -163,7 +151,7 @@ fn restore(envelope: &str, out: &Path) -> Result<Value, KeysError> {
     let password = password(&mut stdin)?;
     // Refuse an existing target before the (deliberately slow) key derivation, not after.
     if out.exists() {
-        return Err(KeysError::FileExists { path: display(out) });
+        return Err(KeysError::FileExists { path: display(out) }.into());
     }
     let secret = keys::restore(&envelope, &password)?;
     write_key_file(out, &secret)?;
@@ -184,23 +172,6 @@ fn describe(secret: &SecretKey, file: Option<&Path>) -> Value {
 
 fn display(path: &Path) -> String {
     path.display().to_string()
-}
-
-fn read_key_file(path: &Path) -> Result<SecretKey, KeysError> {
-    let unreadable = |err: std::io::Error| KeysError::FileUnreadable {
-        path: display(path),
-        reason: err.to_string(),
-    };
-    let file = File::open(path).map_err(unreadable)?;
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.take(KEY_FILE_BYTES_MAX + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > KEY_FILE_BYTES_MAX {
-        return Err(KeyError::SecretKeyInvalid.into());
-    }
-    let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::SecretKeyInvalid)?;
-    Ok(SecretKey::from_text(text)?)
 }
 
 /// Creates `path` with mode 0600 (owner only) and writes the key text. `create_new` makes the

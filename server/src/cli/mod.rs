@@ -1,9 +1,13 @@
-//! The `purse` command line: one module per command group.
+//! The `purse` command line: one module per command group, plus `input` (reading and parsing
+//! what a command is given) and `output` (the one JSON object it prints and its exit status),
+//! which every group shares. It never holds business rules: those are `purse_core`'s.
 
 pub mod admin;
 pub mod bench;
+mod input;
 mod keys;
 pub mod ledger;
+mod output;
 mod paycode;
 mod qr;
 pub mod serve;

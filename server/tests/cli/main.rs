@@ -4,4 +4,5 @@ mod keys;
 mod paycode;
 mod qr_decode;
 mod qr_encode;
+mod qr_interop;
 mod util;

@@ -15,19 +15,19 @@ use crate::util::purse;
 const NOW: u64 = 1_750_000_000;
 
 /// A key file with a fixed seed in `dir`; returns its path and the key.
-fn key_file(dir: &Path, seed: u8) -> (PathBuf, SecretKey) {
+pub(crate) fn key_file(dir: &Path, seed: u8) -> (PathBuf, SecretKey) {
     let secret = SecretKey::from_bytes(&[seed; 32]);
     let path = dir.join(format!("key-{seed}.key"));
     std::fs::write(&path, format!("{}\n", &*secret.to_text())).unwrap();
     (path, secret)
 }
 
-fn s(path: &Path) -> &str {
+pub(crate) fn s(path: &Path) -> &str {
     path.to_str().expect("temporary paths are UTF-8")
 }
 
 /// The flags of a static code for Corner Coffee.
-fn base_args() -> Vec<String> {
+pub(crate) fn base_args() -> Vec<String> {
     [
         "qr",
         "encode",
@@ -49,7 +49,7 @@ fn base_args() -> Vec<String> {
 }
 
 /// `args` with `more` (flag, value pairs) added; a flag already present gets the new value.
-fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
+pub(crate) fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
     for pair in more.chunks(2) {
         match args.iter().position(|a| a == pair[0]) {
             Some(i) => args[i + 1] = pair[1].to_owned(),
@@ -75,7 +75,7 @@ fn new_code(kind: CodeKind) -> NewMerchantCode<'static> {
     }
 }
 
-fn payload_of(answer: &Value) -> &str {
+pub(crate) fn payload_of(answer: &Value) -> &str {
     answer["payload"].as_str().expect("payload is a string")
 }
 

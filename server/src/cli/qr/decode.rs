@@ -5,7 +5,8 @@
 use purse_core::emv::{self, PAYLOAD_CHARS_MAX};
 use serde_json::Value;
 
-use crate::cli::paycode::{Refusal, Verdict, print_outcome, read_arg_or_stdin};
+use crate::cli::input::read_arg_or_stdin;
+use crate::cli::output::{Refusal, Verdict, print_outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct DecodeArgs {
@@ -21,6 +22,5 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<u8> {
 /// `{"valid": true, ...}` gets the fields of [`emv::Payload::to_json`], the shape of the vectors.
 fn decode(args: &DecodeArgs) -> Result<Value, Refusal> {
     let text = read_arg_or_stdin(&args.payload, PAYLOAD_CHARS_MAX)?;
-    let payload = emv::decode(&text).map_err(|err| Refusal::other(err.code(), err.to_string()))?;
-    Ok(payload.to_json())
+    Ok(emv::decode(&text)?.to_json())
 }

@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use purse_core::merchant_code::{self, CodeKind, NewMerchantCode};
 use serde_json::{Value, json};
 
-use crate::cli::paycode::{
-    Images, Refusal, Verdict, now_unix, parse_amount, parse_currency, print_outcome, read_key_file,
-};
+use crate::cli::input::{now_unix, parse_amount, parse_currency, read_key_file};
+use crate::cli::output::{Images, Refusal, Verdict, merge, print_outcome};
 
 /// Expiry of a dynamic code when neither `--expires-in` nor `--expires-at` is given: long enough
 /// to pay at a till or a web checkout, short enough that a stale code is not paid by mistake.
@@ -139,7 +138,7 @@ fn encode(args: &EncodeArgs) -> Result<Value, Refusal> {
         "dynamic": dynamic,
         "qr_version": qr_version,
     });
-    crate::cli::paycode::merge(
+    merge(
         &mut answer,
         json!({ "key_id": key_id, "expires_at_unix": expires_at_unix }),
     );

@@ -5,10 +5,8 @@
 use purse_core::merchant_code::{self, MerchantCode};
 use serde_json::{Value, json};
 
-use crate::cli::paycode::{
-    Refusal, Verdict, amount_json, merge, now_unix, parse_public_key, print_outcome,
-    read_arg_or_stdin,
-};
+use crate::cli::input::{now_unix, parse_public_key, read_arg_or_stdin};
+use crate::cli::output::{Refusal, Verdict, amount_json, merge, print_outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
