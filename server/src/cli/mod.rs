@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod bench;
+mod device;
 mod input;
 mod keys;
 pub mod ledger;
@@ -33,6 +34,9 @@ enum Command {
     /// Create and verify offline consumer pay codes.
     #[command(subcommand)]
     Paycode(paycode::PaycodeCommand),
+    /// Sign requests as a registered device, for sending them with curl.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
     /// Run the HTTP API (zero configuration: SQLite at ./data/purse.db, 127.0.0.1:8080).
     Serve(serve::ServeArgs),
     /// Check the ledger: hash chain and balances recomputed from the transfers.
@@ -52,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Qr(cmd) => qr::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Paycode(cmd) => paycode::run(cmd),
+        Command::Device(cmd) => device::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Admin(cmd) => admin::run(cmd),
