@@ -1,5 +1,6 @@
 //! Tests of the `purse` binary's command line: one binary, one module per command group.
 
+mod device;
 mod keys;
 mod paycode;
 mod qr_decode;
