@@ -42,6 +42,19 @@ pub struct PayCodeRequest {
     pub issued_at_unix: Option<u64>,
 }
 
+// The foreign default above must be the core's default.
+const _: () = assert!(paycode::VALIDITY_SECS_DEFAULT == 60);
+
+impl Default for PayCodeRequest {
+    fn default() -> PayCodeRequest {
+        PayCodeRequest {
+            cap: None,
+            validity_secs: u32::from(paycode::VALIDITY_SECS_DEFAULT),
+            issued_at_unix: None,
+        }
+    }
+}
+
 /// A pay code and what it says. From [`PayCodes::generate`] and [`verify_pay_code`] every field
 /// is proven; from [`read_pay_code`] they are only claims.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
