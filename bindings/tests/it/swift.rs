@@ -1,8 +1,9 @@
-//! Swift: no Swift compiler runs on Linux, so the generated Swift is syntax-checked with
-//! tree-sitter-swift (`tests/toolchain/swift-syntax.cjs`, which documents the few grammar gaps it
-//! works around), and the check is shown to catch a real syntax error.
+//! Swift: no Swift compiler runs on Linux, so the generated Swift and the iOS example
+//! (`mobile-examples/ios/`) are syntax-checked with tree-sitter-swift
+//! (`tests/toolchain/swift-syntax.cjs`, which documents the few grammar gaps it works around), and
+//! the check is shown to catch a real syntax error.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -56,6 +57,30 @@ fn generated_swift_parses() {
         "protocol CounterStore",
     ] {
         assert!(source.contains(api), "the Swift bindings lack {api}");
+    }
+}
+
+#[test]
+fn ios_example_parses() {
+    let ios = repo().join("mobile-examples/ios");
+    let mut files = vec![ios.join("PurseSDK/Package.swift")];
+    for entry in std::fs::read_dir(ios.join("PurseDemo")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "swift") {
+            files.push(path);
+        }
+    }
+    assert!(files.len() >= 4, "iOS example files: {files:?}");
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let Some((output, verdict)) = check(&paths) else {
+        return;
+    };
+    assert!(
+        output.status.success(),
+        "syntax errors in the iOS example: {verdict:#}"
+    );
+    for file in verdict["files"].as_array().unwrap() {
+        assert_eq!(file["errors"], Value::Array(vec![]), "{file:#}");
     }
 }
 
