@@ -4,6 +4,10 @@
 //! signer adapter and the result record). The difference between the Kotlin figure and the second
 //! is what the boundary costs.
 //!
+//! After criterion's report it prints the same two as this thread's CPU time per call (from
+//! `/proc/thread-self/schedstat`, Linux), which other load on a shared machine does not inflate
+//! the way it inflates wall-clock time; `PayCodeBench.kt` prints the JVM thread's CPU time alike.
+//!
 //! ```text
 //! cargo bench -p purse-ffi --bench paycodes
 //! ```
@@ -56,4 +60,47 @@ fn main() {
         b.iter(|| black_box(codes.generate(PayCodeRequest::default()).unwrap()))
     });
     c.final_summary();
+
+    let mut counter = 1_000_000;
+    cpu_time("core paycode::generate", || {
+        counter += 1;
+        let new = NewPayCode {
+            counter,
+            issued_at_unix: 1_750_000_000,
+            validity_secs: 60,
+            cap: None,
+        };
+        black_box(paycode::generate(&key, black_box(&new)).unwrap());
+    });
+    cpu_time("ffi PayCodes::generate (Rust store)", || {
+        black_box(codes.generate(PayCodeRequest::default()).unwrap());
+    });
+}
+
+/// Nanoseconds this thread has run on a CPU, or `None` off Linux.
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Median over 7 rounds of 2000 calls of this thread's CPU time per call.
+fn cpu_time(label: &str, mut call: impl FnMut()) {
+    let (rounds, iterations) = (7, 2000);
+    let mut per_call_us = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let Some(start) = thread_cpu_ns() else {
+            println!("{label}: no /proc/thread-self/schedstat, no CPU time");
+            return;
+        };
+        for _ in 0..iterations {
+            call();
+        }
+        let spent = thread_cpu_ns().unwrap_or(start) - start;
+        per_call_us.push(spent as f64 / 1000.0 / f64::from(iterations));
+    }
+    per_call_us.sort_by(f64::total_cmp);
+    println!(
+        "{label:<40} {:8.1} us/call CPU (median of {rounds} rounds x {iterations} calls)",
+        per_call_us[rounds / 2]
+    );
 }

@@ -187,8 +187,8 @@ impl From<Failure> for PurseError {
 /// a generic exception outside `PurseError`; this keeps one error type for apps to handle.
 ///
 /// `AssertUnwindSafe` is sound here because no state a later call relies on can be left half
-/// updated: keys are immutable, and the only lock (`PayCodes`' counter lock) guards no data —
-/// the app's store is the source of truth and is re-read on every call.
+/// updated: keys are immutable, and `PayCodes`' counter block changes by single assignments (a
+/// panic can at worst waste reserved counters, never reuse one).
 pub(crate) fn guard<T>(call: impl FnOnce() -> Result<T, Failure>) -> Result<T, PurseError> {
     match panic::catch_unwind(AssertUnwindSafe(call)) {
         Ok(result) => result.map_err(PurseError::from),

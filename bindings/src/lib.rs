@@ -8,8 +8,8 @@
 //!   [`Signer`] trait a platform keystore implements in Kotlin or Swift;
 //! - `emv`: [`decode_emv`], any EMV merchant-presented payload as a typed record plus JSON;
 //! - `merchant_code`: sign, read and verify signed Purse merchant codes;
-//! - `paycode`: [`PayCodes`], which generates offline pay codes with a counter persisted through
-//!   the app's [`CounterStore`] before any code is signed, and pay code verification;
+//! - `paycode`: [`PayCodes`], which generates offline pay codes with counters reserved through
+//!   the app's [`CounterStore`] before any code is signed with them, and pay code verification;
 //! - `qr`: SVG and PNG rendering;
 //! - `error`: [`PurseError`], the one error type that crosses the boundary. Every exported call
 //!   runs inside `error::guard`, so a Rust panic becomes `PurseError::Internal`, never a crash.
@@ -41,7 +41,7 @@ pub use merchant_code::{
 };
 pub use money::Money;
 pub use paycode::{
-    CounterStore, PayCode, PayCodeRequest, PayCodes, read_pay_code, verify_pay_code,
+    COUNTER_BLOCK, CounterStore, PayCode, PayCodeRequest, PayCodes, read_pay_code, verify_pay_code,
 };
 pub use qr::{render_qr_png, render_qr_svg};
 

@@ -8,7 +8,8 @@
 //    copy whose amount was changed.
 //
 // State (keys, the pay code counter, the merchant's last accepted counter) lives in the --state
-// directory, so running the demo again continues the counter instead of repeating it.
+// directory, so running the demo again continues the counter instead of repeating it (from the
+// next block: the SDK reserves counters 16 at a time, so the second run shows #17).
 package app.purse.demo
 
 import app.purse.sdk.*

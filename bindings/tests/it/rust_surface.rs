@@ -1,13 +1,16 @@
 //! The exported surface called from Rust, with the callback traits implemented in Rust: the
 //! counter rules that are awkward to provoke from Kotlin or Python (a burned counter after a
-//! signer failure, an exhausted counter, many threads on one `PayCodes`).
+//! signer failure, the end of the counter range, many threads or several `PayCodes` on one store,
+//! a store that goes backwards).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use purse_core::paycode;
-use purse_ffi::{CounterStore, KeyPair, PayCodeRequest, PayCodes, PurseError, Signer};
+use purse_ffi::{
+    COUNTER_BLOCK, CounterStore, KeyPair, PayCodeRequest, PayCodes, PurseError, Signer,
+};
 
 use crate::util::now_unix;
 
@@ -68,8 +71,9 @@ fn a_failed_signature_burns_its_counter() {
     let err = codes.generate(PayCodeRequest::default()).unwrap_err();
     assert!(matches!(err, PurseError::Signer { .. }), "{err:?}");
     assert_eq!(err.code(), "signer_failed");
-    // Counter 1 was saved before the signer was asked; it is never handed out again.
-    assert_eq!(store.load(key.key_id()).unwrap(), Some(1));
+    // Counter 1 was reserved (with its block) before the signer was asked; it is never handed
+    // out again.
+    assert_eq!(store.load(key.key_id()).unwrap(), Some(COUNTER_BLOCK));
     let code = codes.generate(PayCodeRequest::default()).unwrap();
     assert_eq!(code.counter, 2);
     let public_key = key.public_key().parse().unwrap();
@@ -87,6 +91,68 @@ fn an_exhausted_counter_stops_before_signing() {
     assert_eq!(err.code(), "counter_exhausted");
     assert_eq!(signer.calls.load(Ordering::SeqCst), 0);
     assert_eq!(store.load(key.key_id()).unwrap(), Some(u32::MAX));
+}
+
+#[test]
+fn the_last_counters_are_used_then_generation_stops() {
+    let (key, signer) = flaky(0);
+    let store = Arc::new(MemoryStore::default());
+    store.save(key.key_id(), u32::MAX - 3).unwrap();
+    let codes = PayCodes::new(signer.clone(), store.clone()).unwrap();
+    let counters: Vec<u32> = (0..3)
+        .map(|_| codes.generate(PayCodeRequest::default()).unwrap().counter)
+        .collect();
+    assert_eq!(counters, [u32::MAX - 2, u32::MAX - 1, u32::MAX]);
+    let err = codes.generate(PayCodeRequest::default()).unwrap_err();
+    assert_eq!(err.code(), "counter_exhausted");
+    assert_eq!(signer.calls.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn pay_codes_sharing_a_store_never_share_a_counter() {
+    let (key, signer) = flaky(0);
+    let store = Arc::new(MemoryStore::default());
+    let first = PayCodes::new(signer.clone(), store.clone()).unwrap();
+    let second = PayCodes::new(signer.clone(), store.clone()).unwrap();
+    let mut counters = Vec::new();
+    for _ in 0..40 {
+        for codes in [&first, &second] {
+            counters.push(codes.generate(PayCodeRequest::default()).unwrap().counter);
+        }
+    }
+    let highest = *counters.iter().max().unwrap();
+    counters.sort_unstable();
+    counters.dedup();
+    assert_eq!(counters.len(), 80, "a counter was handed out twice");
+    // What is on disk covers everything handed out, so a restart continues above it.
+    assert!(store.load(key.key_id()).unwrap() >= Some(highest));
+    let restarted = PayCodes::new(signer, store).unwrap();
+    assert!(
+        restarted
+            .generate(PayCodeRequest::default())
+            .unwrap()
+            .counter
+            > highest
+    );
+}
+
+#[test]
+fn a_store_that_goes_backwards_does_not_bring_counters_back() {
+    let (key, signer) = flaky(0);
+    let store = Arc::new(MemoryStore::default());
+    let codes = PayCodes::new(signer, store.clone()).unwrap();
+    let before: Vec<u32> = (0..=COUNTER_BLOCK)
+        .map(|_| codes.generate(PayCodeRequest::default()).unwrap().counter)
+        .collect();
+    // The app's data is cleared while it runs; enough codes follow to need a new block.
+    store.counters.lock().unwrap().clear();
+    let after: Vec<u32> = (0..COUNTER_BLOCK)
+        .map(|_| codes.generate(PayCodeRequest::default()).unwrap().counter)
+        .collect();
+    let expected: Vec<u32> = (COUNTER_BLOCK + 2..=2 * COUNTER_BLOCK + 1).collect();
+    assert_eq!(after, expected, "after {before:?}");
+    // The new block was reserved above the old one, not from the cleared store's zero.
+    assert_eq!(store.load(key.key_id()).unwrap(), Some(3 * COUNTER_BLOCK));
 }
 
 #[test]

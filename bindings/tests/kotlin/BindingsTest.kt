@@ -287,11 +287,13 @@ fun main(args: Array<String>) {
         expect(refused is PurseException.Rejected || refused is PurseException.Invalid) { "tampered code: $refused" }
     }
     check("paycode_counter_survives_restart") {
-        // A new PayCodes over the same files is what the app sees after a restart.
+        // A new PayCodes over the same files is what the app sees after a restart. The first
+        // PayCodes reserved counters 1-16 (one save per block of 16); each restart starts a block.
+        expect(File(storeDir, "${device.keyId()}.counter").readText() == "16") { "first block on disk" }
         val before = PayCodes(device.signer(), FileCounterStore(storeDir)).generate(PayCodeRequest())
         val after = PayCodes(device.signer(), FileCounterStore(storeDir)).generate(PayCodeRequest())
-        expect(before.counter == 2u && after.counter == 3u) { "${before.counter} then ${after.counter}" }
-        expect(File(storeDir, "${device.keyId()}.counter").readText() == "3") { "store holds the last counter" }
+        expect(before.counter == 17u && after.counter == 33u) { "${before.counter} then ${after.counter}" }
+        expect(File(storeDir, "${device.keyId()}.counter").readText() == "48") { "store holds the reserved end" }
     }
     check("paycode_store_failure") {
         val failing = FileCounterStore(storeDir).apply { failSaves = true }
@@ -312,8 +314,10 @@ fun main(args: Array<String>) {
         val first = codes.generate(PayCodeRequest())
         val second = codes.generate(PayCodeRequest(cap = Money("5", "JPY")))
         expect(keystore.signatures == 2) { "keystore signed ${keystore.signatures} times" }
-        // Persist before sign: when the keystore was asked to sign, the counter was already saved.
-        expect(keystore.storedAtSign == listOf(first.counter, second.counter)) { "stored at sign: ${keystore.storedAtSign}" }
+        // Persist before sign: when the keystore was asked to sign, the store already covered the
+        // counter (the end of its block of 16).
+        expect(first.counter == 1u && second.counter == 2u) { "${first.counter}, ${second.counter}" }
+        expect(keystore.storedAtSign == listOf<UInt?>(16u, 16u)) { "stored at sign: ${keystore.storedAtSign}" }
         println("paycode\t${keystore.publicKey()}\t${second.counter}\t${second.text}")
         verifyPayCode(first.text, keystore.publicKey(), null, nowUnix(), null)
         val signed = signMerchantCode(keystore, merchantCode(null, null))

@@ -280,9 +280,13 @@ def main():
 
     @check("paycode_counter_survives_restart")
     def _():
+        # The first PayCodes reserved counters 1-16 (one save per block of 16); each new PayCodes,
+        # as after a restart, starts a new block.
+        assert store.load(device.key_id()) == 16
         before = purse.PayCodes(device.signer(), FileCounterStore(store_dir)).generate(purse.PayCodeRequest())
         after = purse.PayCodes(device.signer(), FileCounterStore(store_dir)).generate(purse.PayCodeRequest())
-        assert (before.counter, after.counter) == (2, 3), (before.counter, after.counter)
+        assert (before.counter, after.counter) == (17, 33), (before.counter, after.counter)
+        assert store.load(device.key_id()) == 48
 
     @check("paycode_store_failure")
     def _():
@@ -309,8 +313,10 @@ def main():
         first = codes.generate(purse.PayCodeRequest())
         second = codes.generate(purse.PayCodeRequest())
         assert signer.signatures == 2
-        # Persist before sign: when the signer was asked, the counter was already saved.
-        assert signer.stored_at_sign == [first.counter, second.counter], signer.stored_at_sign
+        # Persist before sign: when the signer was asked, the store already covered the counter
+        # (the end of its block of 16).
+        assert (first.counter, second.counter) == (1, 2), (first.counter, second.counter)
+        assert signer.stored_at_sign == [16, 16], signer.stored_at_sign
         print(f"paycode\t{key.public_key()}\t{second.counter}\t{second.text}", flush=True)
         signed = purse.sign_merchant_code(signer, merchant_code(None, None))
         assert purse.verify_merchant_code(signed, key.public_key(), now_unix()).key_id == key.key_id()
