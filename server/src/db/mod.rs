@@ -41,8 +41,15 @@ use crate::config::{Config, Synchronous, redact_url};
 /// Expands `$body` once per backend with `$pool` bound to the concrete pool, so one statement text
 /// serves SQLite and PostgreSQL:
 ///
-/// ```ignore
-/// let count: i64 = with_db!(&db, pool => sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(pool).await)?;
+/// ```
+/// use purse_server::db::Db;
+/// use purse_server::with_db;
+///
+/// async fn accounts(db: &Db) -> Result<i64, sqlx::Error> {
+///     with_db!(db, pool => sqlx::query_scalar("SELECT count(*) FROM accounts")
+///         .fetch_one(pool)
+///         .await)
+/// }
 /// ```
 #[macro_export]
 macro_rules! with_db {
