@@ -6,6 +6,8 @@
 //!   writer's unit of work). Throughput is transfers per second.
 //! - `money_path/<backend>`: `Ledger::transfer` with 4,096 transfers in flight over 1,000 wallets:
 //!   wallet actors approve, the writer actor group-commits. Everything but HTTP.
+//! - `lone_transfer/<backend>`: one `Ledger::transfer` at a time on an idle ledger: the latency of
+//!   a single commit (the writer does not wait to fill a batch).
 //!
 //! Run: `cargo bench -p purse-server --bench ledger_writer`. PostgreSQL: `PURSE_BENCH_PG_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`); skipped with a message when
@@ -17,7 +19,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use futures_util::future::join_all;
 use purse_server::config::Config;
 use purse_server::db::Db;
-use purse_server::ids::{IdKind, new_id};
+use purse_server::ids::{IdKind, new_id, new_sortable_id};
 use purse_server::ledger::store::{self, Prepared};
 use purse_server::ledger::{Account, AccountKind, Ledger, NewTransfer, TransferKind, now_ms};
 use purse_server::metrics::Metrics;
@@ -142,7 +144,7 @@ async fn setup(config: &Config) -> (Db, Vec<String>) {
 
 fn prepared(from: &str, to: &str, amount_minor: i64, kind: &'static str) -> Prepared {
     Prepared {
-        id: new_id(IdKind::Transfer),
+        id: new_sortable_id(IdKind::Transfer),
         reference: new_id(IdKind::Transfer),
         kind,
         debit_account: from.to_owned(),
@@ -175,9 +177,12 @@ fn commit_batch(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(2));
     for bench in backends() {
         let rt = runtime();
-        let (db, wallets) = rt.block_on(setup(&bench.config));
+        let (shared, wallets) = rt.block_on(setup(&bench.config));
+        // The connection the ledger writer commits on (see `Db::dedicated_writer`).
+        let db =
+            rt.block_on(async { shared.dedicated_writer(bench.config.ledger.writer_cache_mib) });
         let mut pairs = Pairs(0x9e37_79b9_7f4a_7c15);
-        for n in [500usize, 2_000] {
+        for n in [500usize, 2_000, 8_000] {
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(BenchmarkId::new(bench.name, n), &n, |b, &n| {
                 b.iter_custom(|iters| {
@@ -201,6 +206,7 @@ fn commit_batch(c: &mut Criterion) {
             });
         }
         rt.block_on(db.close());
+        rt.block_on(shared.close());
     }
     group.finish();
 }
@@ -259,5 +265,47 @@ fn money_path(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commit_batch, money_path);
+fn lone_transfer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lone_transfer");
+    group.sample_size(50);
+    group.measurement_time(Duration::from_secs(5));
+    group.warm_up_time(Duration::from_secs(1));
+    for bench in backends() {
+        let system = actix_rt::System::new();
+        let (db, wallets) = system.block_on(setup(&bench.config));
+        let ledger = system.block_on(async {
+            Ledger::start(
+                db.clone(),
+                &bench.config.ledger,
+                &bench.config.wallets,
+                Metrics::new(),
+            )
+        });
+        let mut pairs = Pairs(0x1234_5678_9abc_def1);
+        group.bench_function(bench.name, |b| {
+            b.iter(|| {
+                let (from, to) = pairs.next(wallets.len());
+                let transfer = NewTransfer {
+                    reference: new_id(IdKind::Transfer),
+                    kind: TransferKind::P2p,
+                    debit_account: wallets[from].clone(),
+                    credit_account: wallets[to].clone(),
+                    currency: "USD".to_owned(),
+                    amount_minor: 1,
+                    memo: None,
+                };
+                system
+                    .block_on(ledger.transfer(transfer))
+                    .expect("transfer")
+            });
+        });
+        system.block_on(async {
+            ledger.shutdown().await;
+            db.close().await;
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, commit_batch, money_path, lone_transfer);
 criterion_main!(benches);

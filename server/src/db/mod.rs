@@ -41,8 +41,15 @@ use crate::config::{Config, Synchronous, redact_url};
 /// Expands `$body` once per backend with `$pool` bound to the concrete pool, so one statement text
 /// serves SQLite and PostgreSQL:
 ///
-/// ```ignore
-/// let count: i64 = with_db!(&db, pool => sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(pool).await)?;
+/// ```
+/// use purse_server::db::Db;
+/// use purse_server::with_db;
+///
+/// async fn accounts(db: &Db) -> Result<i64, sqlx::Error> {
+///     with_db!(db, pool => sqlx::query_scalar("SELECT count(*) FROM accounts")
+///         .fetch_one(pool)
+///         .await)
+/// }
 /// ```
 #[macro_export]
 macro_rules! with_db {
@@ -93,6 +100,37 @@ impl DbError {
     }
 }
 
+/// WAL size (pages) at which a committing connection checkpoints by itself. The background
+/// checkpointer normally keeps the WAL far below it.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed WAL frames into the database file every [`CHECKPOINT_EVERY`], off the commit
+/// path: SQLite's own auto-checkpoint would run inside whichever commit crosses the threshold,
+/// doubling that commit's I/O. `PASSIVE` never blocks readers or the writer. Stops when the pool
+/// closes.
+fn spawn_checkpointer(pool: SqlitePool) {
+    tokio::spawn(async move {
+        while !pool.is_closed() {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    break;
+                }
+                tracing::warn!(error = %err, "WAL checkpoint failed; retrying");
+            }
+        }
+    });
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -131,14 +169,21 @@ impl Db {
                 Synchronous::Normal => SqliteSynchronous::Normal,
             })
             .foreign_keys(true)
+            // Statement journals (one per statement inside a transaction) and temporary tables
+            // stay in memory instead of temporary files.
+            .pragma("temp_store", "memory")
             // Writers queue on SQLite's one write lock; wait rather than fail under load.
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Checkpoints run in the background (see `spawn_checkpointer`), not inside a commit;
+            // this is only the safety net should that task stop.
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(config.db_pool_max)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
             .map_err(connect_err)?;
+        spawn_checkpointer(pool.clone());
         Ok(Db::Sqlite(pool))
     }
 
@@ -163,7 +208,7 @@ impl Db {
     /// writer), so it never waits for a pool slot behind readers. On SQLite its page cache is
     /// `cache_mib` MiB (the shared pool keeps SQLite's small default): the writer touches index
     /// pages all over the ledger, and re-reading them from the OS for every batch costs more than
-    /// the memory. Connects lazily, on first use.
+    /// the memory. Connects lazily, on first use; call it inside a Tokio runtime.
     pub fn dedicated_writer(&self, cache_mib: u32) -> Db {
         match self {
             Db::Sqlite(pool) => {

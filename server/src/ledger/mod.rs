@@ -376,7 +376,7 @@ impl NewTransfer {
             }
         }
         Ok(Prepared {
-            id: ids::new_id(IdKind::Transfer),
+            id: ids::new_sortable_id(IdKind::Transfer),
             reference: self.reference,
             kind: self.kind.as_str(),
             debit_account: self.debit_account,

@@ -28,7 +28,13 @@ async fn health_readiness_metrics_and_openapi() {
             "OpenAPI version {}",
             doc.json["openapi"]
         );
-        for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/v1/admin/fund",
+        ] {
             assert!(doc.json["paths"][path].is_object(), "{path} documented");
         }
 
