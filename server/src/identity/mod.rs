@@ -7,7 +7,7 @@
 //! `store` holds the SQL; `http` the handlers; `extract` the [`AuthUser`] and [`SignedDevice`]
 //! extractors that other areas' handlers take as arguments:
 //!
-//! ```ignore
+//! ```text
 //! async fn create_transfer(signed: SignedDevice<CreateTransfer>, ...) -> Result<..., ApiError> {
 //!     let user_id = &signed.user.user_id;   // from the verified access token
 //!     let request = signed.body;            // parsed from the exact bytes that were signed

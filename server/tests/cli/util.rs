@@ -1,7 +1,7 @@
 //! Shared helpers for the CLI tests: run the real `purse` binary and read its JSON answer. It never
 //! fakes the binary; every test here drives the executable cargo built for this test run.
 //!
-//! ```ignore
+//! ```text
 //! let out = purse(["keys", "show", path]).run();
 //! let json = out.ok();                       // exit 0, stdout is one JSON value
 //! purse(["keys", "show", "nope"]).run().fails("key_file_unreadable"); // exit 1, error.code
