@@ -54,6 +54,9 @@ pub fn run_tag() -> String {
 }
 
 #[cfg(test)]
+mod e2e_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

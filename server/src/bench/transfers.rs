@@ -89,9 +89,30 @@ struct Measured {
     server_switches: Option<u64>,
 }
 
-/// Runs the bench and prints its report; the exit status is 0, 1 when no transfer succeeded,
-/// 3 when conservation is violated.
-pub fn run(target: &Target, plan: &Plan) -> anyhow::Result<u8> {
+/// What a run found, beside the printed report.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub committed: u64,
+    pub failed: u64,
+    pub transfers_per_s: f64,
+    pub conservation: Conservation,
+}
+
+impl Summary {
+    /// The process exit status: 0, 1 when no transfer succeeded, 3 when conservation is violated.
+    pub fn exit_code(&self) -> u8 {
+        if !self.conservation.holds() {
+            3
+        } else if self.committed == 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Runs the bench and prints its report.
+pub fn run(target: &Target, plan: &Plan) -> anyhow::Result<Summary> {
     check(plan)?;
     let run = run_tag();
     println!(
@@ -316,8 +337,8 @@ async fn conserve(
     Ok(Conservation::check(&balances, funded_minor))
 }
 
-/// Prints the figures; answers the exit status.
-fn report(plan: &Plan, measured: &Measured, conservation: &Conservation) -> u8 {
+/// Prints the figures.
+fn report(plan: &Plan, measured: &Measured, conservation: &Conservation) -> Summary {
     let r = &measured.recorder;
     let seconds = measured.window.as_secs_f64();
     let rate = r.succeeded() as f64 / seconds.max(f64::EPSILON);
@@ -391,12 +412,14 @@ fn report(plan: &Plan, measured: &Measured, conservation: &Conservation) -> u8 {
         r.succeeded(),
         r.failed()
     );
-    if !conservation.holds() {
-        3
-    } else if r.succeeded() == 0 {
+    let summary = Summary {
+        committed: r.succeeded(),
+        failed: r.failed(),
+        transfers_per_s: rate,
+        conservation: conservation.clone(),
+    };
+    if summary.committed == 0 {
         eprintln!("error: no transfer succeeded");
-        1
-    } else {
-        0
     }
+    summary
 }

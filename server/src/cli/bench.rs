@@ -147,7 +147,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
                 request_timeout: Duration::from_millis(args.target.timeout_ms),
             };
             transfers::check(&plan).context("purse bench transfers")?;
-            transfers::run(&target, &plan)
+            Ok(transfers::run(&target, &plan)?.exit_code())
         }
         BenchCommand::Actors(args) => {
             let target = args.target.target()?;

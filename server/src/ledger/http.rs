@@ -42,8 +42,37 @@ impl Modify for AdminTokenScheme {
     }
 }
 
+/// The admin routes exist only when an operator token is configured: otherwise every request to
+/// them, whatever its body, is the ordinary `route_not_found`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/fund", web::post().to(fund));
+    let enabled = actix_web::guard::fn_guard(|ctx| {
+        ctx.app_data::<web::Data<AppState>>()
+            .is_some_and(|state| state.config.admin_token.is_some())
+    });
+    cfg.route("/admin/fund", web::post().guard(enabled).to(fund));
+}
+
+/// Parses a JSON body read as bytes (so authorization can come before parsing), with the same
+/// problems as the `web::Json` extractor.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+        )
+        .detail("the body must be JSON with Content-Type: application/json"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|err| ApiError::bad_request("body_invalid", format!("invalid JSON body: {err}")))
 }
 
 /// Checks `Authorization: Bearer <admin token>`. Digests are compared so the comparison time does
@@ -90,10 +119,11 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
 pub async fn fund(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<AdminFundRequest>,
+    body: web::Bytes,
 ) -> Result<web::Json<AdminFundResponse>, ApiError> {
+    // The token first: an unauthorized caller learns nothing about what a valid body looks like.
     authorize(&state, &req)?;
-    let body = body.into_inner();
+    let body = parse_json::<AdminFundRequest>(&req, &body)?;
     let ledger = &state.ledger;
     let wallet = ledger
         .account(&body.wallet_id)

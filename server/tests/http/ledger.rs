@@ -629,6 +629,9 @@ async fn admin_fund_over_http_and_cli() {
     )
     .await;
     assert_problem(&off, 404, "route_not_found");
+    // Whatever the body: the route does not exist.
+    let off = post_json(&plain.url("/v1/admin/fund"), &json!({})).await;
+    assert_problem(&off, 404, "route_not_found");
     drop(plain);
 
     const TOKEN: &str = "operator-token-for-tests-0123456789abcdef";
@@ -661,6 +664,9 @@ async fn admin_fund_over_http_and_cli() {
         };
         let body = json!({"wallet_id": wallet.id, "amount": "12.50", "reference": "seed-1"});
         let wrong = fund("not-the-token", body.clone()).await;
+        assert_problem(&wrong, 401, "admin_token_invalid");
+        // The token is checked before the body is read.
+        let wrong = fund("not-the-token", json!({"nonsense": true})).await;
         assert_problem(&wrong, 401, "admin_token_invalid");
 
         let ok = fund(TOKEN, body.clone()).await;
