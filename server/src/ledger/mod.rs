@@ -73,6 +73,8 @@ pub const REFERENCE_LEN_MAX: usize = 200;
 pub const MEMO_CHARS_MAX: usize = 280;
 /// Largest amount of one transfer in minor units (10^15).
 pub const AMOUNT_MINOR_MAX: i64 = purse_core::money::AMOUNT_MINOR_MAX;
+/// Longest wait for each step of [`Ledger::shutdown`].
+pub const SHUTDOWN_STEP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most transfers one history page returns.
 pub const HISTORY_LIMIT_MAX: u32 = 100;
 
@@ -638,22 +640,39 @@ impl Ledger {
 
     /// Waits for queued transfers to commit, then stops the actors and joins their threads.
     /// Call after the HTTP server drained.
+    ///
+    /// Every wait is bounded by [`SHUTDOWN_STEP_TIMEOUT`]: a stop must never hang a process (or a
+    /// test run) forever. Money is safe either way: a transfer is answered only after its commit.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.inner.writer.try_send(writer::Drain(tx)).is_ok() {
-            let _ = rx.await;
+        if self.inner.writer.try_send(writer::Drain(tx)).is_ok()
+            && tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, rx)
+                .await
+                .is_err()
+        {
+            tracing::warn!("ledger writer did not drain in time; stopping anyway");
         }
-        self.inner.writer_db.close().await;
+        if tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, self.inner.writer_db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("ledger writer connection did not close in time; stopping anyway");
+        }
         let arbiters = std::mem::take(&mut *self.inner.arbiters.lock().expect("not poisoned"));
         for arbiter in &arbiters {
             arbiter.stop();
         }
-        // Joining blocks; do it off the async thread.
-        let _ = tokio::task::spawn_blocking(move || {
+        // Joining blocks; do it off the async thread, and do not wait for ever.
+        let join = tokio::task::spawn_blocking(move || {
             for arbiter in arbiters {
                 let _ = arbiter.join();
             }
-        })
-        .await;
+        });
+        if tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, join)
+            .await
+            .is_err()
+        {
+            tracing::warn!("wallet actor threads did not stop in time; stopping anyway");
+        }
     }
 }
