@@ -4,7 +4,7 @@
 //! hides the database password and the operator token.
 //!
 //! Zero configuration means: SQLite in WAL mode at `./data/purse.db`, listening on
-//! `127.0.0.1:8080`, the JWT key generated into `./data/` on first start.
+//! `127.0.0.1:8080`, the access-token (JWT) signing key generated on first start and kept in the database.
 //!
 //! ```toml
 //! listen = "127.0.0.1:8080"
