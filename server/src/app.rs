@@ -34,6 +34,8 @@ pub struct AppState {
     pub transfers: crate::transfers::Transfers,
     /// `Idempotency-Key` records: replays, 409 and 422.
     pub idempotency: crate::idempotency::Idempotency,
+    /// Events for SSE, webhooks and the SDK (`payment.succeeded`, ...).
+    pub events: crate::events::Events,
     /// The OpenAPI document, rendered once at start.
     openapi_json: Arc<String>,
 }
@@ -86,6 +88,7 @@ impl AppState {
             db.clone(),
         );
         let idempotency = crate::idempotency::Idempotency::start(db.clone());
+        let events = crate::events::Events::new(db.clone());
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
@@ -96,6 +99,7 @@ impl AppState {
             identity,
             transfers,
             idempotency,
+            events,
             openapi_json: Arc::new(openapi_json),
         })
     }

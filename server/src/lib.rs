@@ -9,6 +9,7 @@
 //! - [`config`]: the configuration (TOML file + `PURSE_*` environment), zero-config defaults.
 //! - [`db`]: the SQLite / PostgreSQL pool, embedded migrations, how one code base serves both.
 //! - [`error`]: the one public error, [`error::ApiError`], rendered as `application/problem+json`.
+//! - [`events`]: what happened to a user or merchant, stored in order for SSE and webhooks.
 //! - [`ids`]: prefixed random public ids (`usr_`, `wal_`, `txn_`, ...).
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;

@@ -7,6 +7,7 @@
 //! Sub-modules hold the bodies of one area each (`identity`, `ledger`); this file holds what every
 //! area shares: the error body ([`Problem`]) and cursor pagination ([`PageQuery`], [`Page`]).
 
+pub mod events;
 pub mod identity;
 pub mod ledger;
 

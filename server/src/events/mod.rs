@@ -1,0 +1,124 @@
+//! Events: what happened to a user (`usr_…`) or a merchant (`mer_…`), stored in order so that
+//! Server-Sent Events, merchant webhooks and the SDK's event wait can read them and resume.
+//!
+//! Business areas publish with [`Events::publish`] **after** their money movement committed,
+//! under a `dedupe_key` that names the business fact (`payment:pay_…`), so a retried operation
+//! publishes once. Readers page through [`Events::after`].
+//!
+//! It never moves money and never decides who may read what (the HTTP layer checks that the
+//! caller owns `owner_id`).
+
+pub mod store;
+
+use purse_core::api::events::{Event, EventType};
+
+use crate::db::Db;
+use crate::ids::{self, IdKind};
+use crate::ledger::now_ms;
+
+/// Why an event could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("storage error: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("event {0} holds data that is not JSON")]
+    Corrupt(String),
+}
+
+impl EventsError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EventsError::Storage(_) => "storage_error",
+            EventsError::Corrupt(_) => "event_corrupt",
+        }
+    }
+}
+
+impl From<EventsError> for crate::error::ApiError {
+    fn from(err: EventsError) -> crate::error::ApiError {
+        crate::error::ApiError::internal(format_args!("events: {err}"))
+    }
+}
+
+/// An event to publish.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// Whose event it is: `usr_…` or `mer_…`.
+    pub owner_id: String,
+    pub type_: EventType,
+    /// Names the business fact, unique per owner (e.g. `payment:pay_…`, `refund:rfd_…`).
+    pub dedupe_key: String,
+    /// The object the event is about, as its own endpoint returns it.
+    pub data: serde_json::Value,
+}
+
+/// A stored event with its position, for readers that resume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored {
+    pub seq: i64,
+    pub owner_id: String,
+    pub event: Event,
+}
+
+/// The handle to the event store: cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Events {
+    db: Db,
+}
+
+impl Events {
+    pub fn new(db: Db) -> Events {
+        Events { db }
+    }
+
+    /// Stores `event` once per `(owner_id, dedupe_key)`; returns the stored event (the first one
+    /// when the key was already published).
+    pub async fn publish(&self, event: NewEvent) -> Result<Stored, EventsError> {
+        let data = event.data.to_string();
+        let row = store::insert(
+            &self.db,
+            &ids::new_id(IdKind::Event),
+            &event.owner_id,
+            event.type_.as_str(),
+            &data,
+            &event.dedupe_key,
+            now_ms(),
+        )
+        .await?;
+        to_stored(row)
+    }
+
+    /// Up to `limit` events of `owner_id` after position `after_seq` (0 = from the start).
+    pub async fn after(
+        &self,
+        owner_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Stored>, EventsError> {
+        store::after(&self.db, owner_id, after_seq, limit)
+            .await?
+            .into_iter()
+            .map(to_stored)
+            .collect()
+    }
+
+    /// The position of `event_id` if it is one of `owner_id`'s events.
+    pub async fn seq_of(&self, owner_id: &str, event_id: &str) -> Result<Option<i64>, EventsError> {
+        Ok(store::seq_of(&self.db, owner_id, event_id).await?)
+    }
+}
+
+fn to_stored(row: store::Row) -> Result<Stored, EventsError> {
+    let type_ = EventType::parse(&row.type_).ok_or_else(|| EventsError::Corrupt(row.id.clone()))?;
+    let data = serde_json::from_str(&row.data).map_err(|_| EventsError::Corrupt(row.id.clone()))?;
+    Ok(Stored {
+        seq: row.seq,
+        owner_id: row.owner_id,
+        event: Event {
+            id: row.id,
+            type_,
+            created_at_ms: row.created_at_ms,
+            data,
+        },
+    })
+}
