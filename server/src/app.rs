@@ -69,25 +69,25 @@ impl AppState {
     pub async fn start(config: Config) -> Result<AppState, StartError> {
         let db = Db::open(&config).await?;
         let metrics = Metrics::new();
-        let identity = crate::identity::Identity::start(
-            db.clone(),
-            crate::identity::IdentityConfig::default(),
-        )
-        .await
-        .map_err(|err| StartError::Other(format!("starting identity: {err}")))?;
         let ledger = crate::ledger::Ledger::start(
             db.clone(),
             &config.ledger,
             &config.wallets,
             metrics.clone(),
         );
-        let transfers = crate::transfers::Transfers::new(
-            ledger.clone(),
-            identity.clone(),
-            &config.limits,
+        // Every durable writer of this process commits through one gate (see `write_gate`).
+        let write_gate = ledger.write_gate();
+        let identity = crate::identity::Identity::start_with_writer(
             db.clone(),
-        );
-        let idempotency = crate::idempotency::Idempotency::start(db.clone());
+            write_gate.clone(),
+            config.identity.clone(),
+        )
+        .await
+        .map_err(|err| StartError::Other(format!("starting identity: {err}")))?;
+        let transfers =
+            crate::transfers::Transfers::new(ledger.clone(), identity.clone(), &config.limits);
+        let idempotency =
+            crate::idempotency::Idempotency::start_with_writer(db.clone(), write_gate);
         let events = crate::events::Events::new(db.clone());
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;

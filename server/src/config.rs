@@ -18,6 +18,24 @@
 //! [wallets]
 //! idle_timeout_ms = 60000
 //! mailbox_max = 64
+//!
+//! [limits]                       # per user and currency; absent = no limit
+//! transfer_max = "1000.00"       # PURSE_LIMITS_TRANSFER_MAX (empty or `none` removes it)
+//! daily_max = "5000.00"          # PURSE_LIMITS_DAILY_MAX
+//!
+//! [identity]                     # PURSE_IDENTITY_<KEY> for each key below
+//! issuer = "purse"               # `iss` of access tokens
+//! audience = "purse-api"         # `aud` of access tokens
+//! devices_active_max = 10        # unrevoked devices per user
+//! hashing_concurrent_max = 4     # argon2id runs at once
+//! nonce_batch_max = 512          # device nonces per transaction
+//! nonce_queue_max = 16384        # signed requests waiting for the nonce book
+//!
+//! [identity.backoff]             # login back-off (file only)
+//! failures_free = 5
+//! base_ms = 1000
+//! lock_max_ms = 900000
+//! forget_after_ms = 86400000
 //! ```
 
 use std::fmt;
@@ -43,6 +61,14 @@ pub const ENV_VARS: &[&str] = &[
     "PURSE_WALLET_IDLE_TIMEOUT_MS",
     "PURSE_WALLET_MAILBOX_MAX",
     "PURSE_WALLET_PENDING_MAX",
+    "PURSE_LIMITS_TRANSFER_MAX",
+    "PURSE_LIMITS_DAILY_MAX",
+    "PURSE_IDENTITY_ISSUER",
+    "PURSE_IDENTITY_AUDIENCE",
+    "PURSE_IDENTITY_DEVICES_ACTIVE_MAX",
+    "PURSE_IDENTITY_HASHING_CONCURRENT_MAX",
+    "PURSE_IDENTITY_NONCE_BATCH_MAX",
+    "PURSE_IDENTITY_NONCE_QUEUE_MAX",
 ];
 
 #[derive(Clone, Deserialize)]
@@ -71,6 +97,7 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub wallets: WalletConfig,
     pub limits: LimitsConfig,
+    pub identity: crate::identity::IdentityConfig,
 }
 
 /// The ledger writer (group commit).
@@ -144,6 +171,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             wallets: WalletConfig::default(),
             limits: LimitsConfig::default(),
+            identity: crate::identity::IdentityConfig::default(),
         }
     }
 }
@@ -287,6 +315,51 @@ impl Config {
             "PURSE_WALLET_PENDING_MAX",
             &mut self.wallets.pending_max,
         )?;
+        // A limit is a decimal amount; an empty value (or `none`) removes it.
+        let limit = |name: &'static str, slot: &mut Option<rust_decimal::Decimal>| {
+            if let Some(text) = lookup(name) {
+                let text = text.trim();
+                *slot = if text.is_empty() || text.eq_ignore_ascii_case("none") {
+                    None
+                } else {
+                    let amount = text
+                        .parse::<rust_decimal::Decimal>()
+                        .ok()
+                        .filter(|amount| amount.is_sign_positive() && !amount.is_zero())
+                        .ok_or_else(|| ConfigError::Env {
+                            name,
+                            message: format!("{text:?} is not a positive decimal amount"),
+                        })?;
+                    Some(amount)
+                };
+            }
+            Ok::<(), ConfigError>(())
+        };
+        limit("PURSE_LIMITS_TRANSFER_MAX", &mut self.limits.transfer_max)?;
+        limit("PURSE_LIMITS_DAILY_MAX", &mut self.limits.daily_max)?;
+        let identity = &mut self.identity;
+        set(get, "PURSE_IDENTITY_ISSUER", &mut identity.issuer)?;
+        set(get, "PURSE_IDENTITY_AUDIENCE", &mut identity.audience)?;
+        set(
+            get,
+            "PURSE_IDENTITY_DEVICES_ACTIVE_MAX",
+            &mut identity.devices_active_max,
+        )?;
+        set(
+            get,
+            "PURSE_IDENTITY_HASHING_CONCURRENT_MAX",
+            &mut identity.hashing_concurrent_max,
+        )?;
+        set(
+            get,
+            "PURSE_IDENTITY_NONCE_BATCH_MAX",
+            &mut identity.nonce_batch_max,
+        )?;
+        set(
+            get,
+            "PURSE_IDENTITY_NONCE_QUEUE_MAX",
+            &mut identity.nonce_queue_max,
+        )?;
         Ok(())
     }
 
@@ -314,6 +387,17 @@ impl Config {
         }
         if self.wallets.mailbox_max == 0 || self.wallets.pending_max == 0 {
             return invalid("wallets.mailbox_max and wallets.pending_max must be at least 1");
+        }
+        let identity = &self.identity;
+        if identity.issuer.trim().is_empty() || identity.audience.trim().is_empty() {
+            return invalid("identity.issuer and identity.audience must not be empty");
+        }
+        if identity.devices_active_max == 0
+            || identity.hashing_concurrent_max == 0
+            || identity.nonce_batch_max == 0
+            || identity.nonce_queue_max == 0
+        {
+            return invalid("identity.*_max values must be at least 1");
         }
         if self.wallets.idle_timeout_ms == 0 {
             return invalid("wallets.idle_timeout_ms must be at least 1");
@@ -382,6 +466,7 @@ impl fmt::Debug for Config {
             .field("ledger", &self.ledger)
             .field("wallets", &self.wallets)
             .field("limits", &self.limits)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -422,6 +507,41 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:9000");
         config.validate().expect("valid config");
         assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[test]
+    fn limits_come_from_env_and_can_be_removed() {
+        let mut config =
+            Config::from_toml("[limits]\ndaily_max = \"500.00\"\n").expect("valid toml");
+        config
+            .apply_env(|name| match name {
+                "PURSE_LIMITS_TRANSFER_MAX" => Some("100.50".to_owned()),
+                "PURSE_LIMITS_DAILY_MAX" => Some(String::new()),
+                _ => None,
+            })
+            .expect("valid env");
+        assert_eq!(
+            config.limits.transfer_max,
+            Some(rust_decimal::Decimal::new(10050, 2))
+        );
+        assert_eq!(config.limits.daily_max, None);
+        let mut config = Config::from_toml(
+            "[identity]\nnonce_batch_max = 64\n[identity.backoff]\nfailures_free = 3\n",
+        )
+        .expect("valid toml");
+        config
+            .apply_env(|name| (name == "PURSE_IDENTITY_ISSUER").then(|| "me".to_owned()))
+            .expect("valid env");
+        assert_eq!(config.identity.nonce_batch_max, 64);
+        assert_eq!(config.identity.backoff.failures_free, 3);
+        assert_eq!(config.identity.issuer, "me");
+        assert_eq!(config.identity.nonce_queue_max, 16_384);
+        for bad in ["-1", "0", "ten"] {
+            let err = Config::default()
+                .apply_env(|name| (name == "PURSE_LIMITS_DAILY_MAX").then(|| bad.to_owned()))
+                .expect_err("not a positive amount");
+            assert!(err.to_string().contains("PURSE_LIMITS_DAILY_MAX"), "{err}");
+        }
     }
 
     #[test]

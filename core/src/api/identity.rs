@@ -191,6 +191,15 @@ pub const DEVICE_SIGNATURE_WINDOW_MS: i64 = 5 * 60 * 1000;
 pub const NONCE_CHARS_MIN: usize = 16;
 pub const NONCE_CHARS_MAX: usize = 64;
 
+/// A fresh device-signature nonce: 16 random bytes, base64url without padding (22 characters of
+/// `A-Z a-z 0-9 - _`, within [`NONCE_CHARS_MIN`]..=[`NONCE_CHARS_MAX`]).
+pub fn new_nonce() -> String {
+    use rand_core::{OsRng, RngCore};
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    data_encoding::BASE64URL_NOPAD.encode(&bytes)
+}
+
 /// The exact bytes a device signs for one request: seven lines joined by `\n` (no trailing
 /// newline): the tag, the method, the path with query exactly as on the request line, the
 /// lowercase hex SHA-256 of the body bytes, the timestamp, the nonce and the device id.

@@ -1,18 +1,21 @@
 //! The wallet registry: finds the running actor of a wallet or starts one, spreads actors over a
 //! few dedicated threads (arbiters), and enforces each actor's mailbox bound (a full mailbox is
-//! `wallet_busy`, never an unbounded queue). Actors remove themselves when they passivate. It
-//! never holds a lock across an `.await` or while an actor runs.
+//! `wallet_busy`, never an unbounded queue). One sweep timer (not one timer per actor, which cost
+//! about 120 bytes and a wake-up per actor) asks actors idle for `idle_timeout_ms` to passivate;
+//! an actor that agrees removes itself. It never holds a lock across an `.await` or while an
+//! actor runs.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
 use actix_rt::ArbiterHandle;
 use tokio::sync::oneshot;
 
-use super::wallet::{Debit, Observe, WalletActor};
+use super::wallet::{Debit, Observe, Passivate, WalletActor};
 use crate::config::WalletConfig;
 use crate::db::Db;
 use crate::ledger::store::Prepared;
@@ -34,11 +37,20 @@ pub(crate) struct WalletDeps {
     pub config: WalletConfig,
 }
 
+/// What the registry and one wallet actor share.
+pub(crate) struct Shared {
+    /// Messages sent to the actor and not yet handled; the registry refuses to send beyond
+    /// `mailbox_max` (actix's own bound admits one extra message per sender).
+    pub queued: AtomicUsize,
+    /// When the actor last did something, in milliseconds since the registry's `epoch`.
+    pub last_active_ms: AtomicU64,
+}
+
 #[derive(Clone)]
 struct Entry {
     generation: u64,
     addr: Addr<WalletActor>,
-    queued: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
 }
 
 /// Finds or starts wallet actors. Cheap to clone.
@@ -53,6 +65,7 @@ struct Inner {
     next_arbiter: AtomicUsize,
     next_generation: AtomicU64,
     deps: Arc<WalletDeps>,
+    epoch: Instant,
 }
 
 enum SendFailure<M> {
@@ -66,14 +79,50 @@ impl WalletRegistry {
             !arbiters.is_empty(),
             "wallet actors need a thread to run on"
         );
-        WalletRegistry {
+        let idle = Duration::from_millis(deps.config.idle_timeout_ms);
+        let registry = WalletRegistry {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
                 arbiters,
                 next_arbiter: AtomicUsize::new(0),
                 next_generation: AtomicU64::new(1),
                 deps: Arc::new(deps),
+                epoch: Instant::now(),
             }),
+        };
+        let weak = Arc::downgrade(&registry.inner);
+        registry.inner.arbiters[0].spawn(sweep(weak, idle));
+        registry
+    }
+
+    /// Milliseconds since this registry started (the clock of [`Shared::last_active_ms`]).
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Asks every actor idle for at least `idle` to passivate. The actor decides (it alone knows
+    /// its in-flight debits) and removes itself.
+    fn sweep_once(&self, idle: Duration) {
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let now = self.now_ms();
+        for shard in &self.inner.shards {
+            let idle_actors: Vec<Addr<WalletActor>> = {
+                let shard = shard.lock().expect("registry lock not poisoned");
+                shard
+                    .values()
+                    .filter(|entry| {
+                        entry.shared.queued.load(Ordering::Acquire) == 0
+                            && now
+                                .saturating_sub(entry.shared.last_active_ms.load(Ordering::Acquire))
+                                >= idle_ms
+                    })
+                    .map(|entry| entry.addr.clone())
+                    .collect()
+            };
+            for addr in idle_actors {
+                // Not counted in `queued`: it is not work. A full mailbox means not idle.
+                let _ = addr.try_send(Passivate { idle_ms });
+            }
         }
     }
 
@@ -94,23 +143,26 @@ impl WalletRegistry {
             }
         }
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
-        let queued = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(self.now_ms()),
+        });
         let index =
             self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.inner.arbiters.len();
         let deps = self.inner.deps.clone();
         let registry = self.clone();
         let account_id = account.to_owned();
-        let actor_queued = queued.clone();
+        let actor_shared = shared.clone();
         let mailbox_max = deps.config.mailbox_max;
         let addr = WalletActor::start_in_arbiter(&self.inner.arbiters[index], move |ctx| {
             // Above our own bound (`queued`), so actix's per-sender parking never kicks in.
             ctx.set_mailbox_capacity(mailbox_max + 1);
-            WalletActor::new(account_id, generation, actor_queued, deps, registry)
+            WalletActor::new(account_id, generation, actor_shared, deps, registry)
         });
         let entry = Entry {
             generation,
             addr,
-            queued,
+            shared,
         };
         shard.insert(account.to_owned(), entry.clone());
         entry
@@ -144,13 +196,13 @@ impl WalletRegistry {
         M: actix::Message<Result = ()> + Send + 'static,
         WalletActor: actix::Handler<M>,
     {
-        let before = entry.queued.fetch_add(1, Ordering::AcqRel);
+        let before = entry.shared.queued.fetch_add(1, Ordering::AcqRel);
         if before >= self.inner.deps.config.mailbox_max {
-            entry.queued.fetch_sub(1, Ordering::AcqRel);
+            entry.shared.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(SendFailure::Busy);
         }
         entry.addr.try_send(message).map_err(|err| {
-            entry.queued.fetch_sub(1, Ordering::AcqRel);
+            entry.shared.queued.fetch_sub(1, Ordering::AcqRel);
             match err {
                 actix::prelude::SendError::Full(_) => SendFailure::Busy,
                 actix::prelude::SendError::Closed(message) => SendFailure::Closed(message),
@@ -213,5 +265,20 @@ impl WalletRegistry {
                 balance_minor,
             },
         );
+    }
+}
+
+/// The registry's one idle timer: every half idle timeout (10 ms to 5 s), [`WalletRegistry::sweep_once`].
+/// Ends when the registry is gone.
+async fn sweep(registry: Weak<Inner>, idle: Duration) {
+    let every = (idle / 2).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(inner) = registry.upgrade() else {
+            return;
+        };
+        WalletRegistry { inner }.sweep_once(idle);
     }
 }

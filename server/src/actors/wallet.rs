@@ -18,8 +18,7 @@
 //! re-reading the database before refusing any debit.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, WrapFuture,
@@ -27,7 +26,7 @@ use actix::{
 use tokio::sync::oneshot;
 
 use super::WalletRegistry;
-use super::registry::WalletDeps;
+use super::registry::{Shared, WalletDeps};
 use crate::ledger::store::{self, Prepared};
 use crate::ledger::writer::{self, Commit, Reply};
 use crate::ledger::{AccountKind, LedgerError, Posted};
@@ -47,6 +46,13 @@ pub struct Debit {
 pub struct Observe {
     pub as_of_seq: i64,
     pub balance_minor: i64,
+}
+
+/// Sent by the registry's sweep: stop if nothing happened for `idle_ms` and nothing is in flight.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Passivate {
+    pub idle_ms: u64,
 }
 
 /// What the actor knows about its wallet after loading it.
@@ -72,10 +78,8 @@ pub struct WalletActor {
     pending_minor: i64,
     /// Debits accepted and not yet answered (being approved, refreshed or committed).
     inflight: usize,
-    /// Messages sent to this actor and not yet handled; shared with the registry, which refuses
-    /// to send beyond `mailbox_max` (actix's own bound admits one extra message per sender).
-    queued: Arc<AtomicUsize>,
-    last_active: Instant,
+    /// Mailbox count and last activity, shared with the registry (see [`Shared`]).
+    shared: Arc<Shared>,
     deps: Arc<WalletDeps>,
     registry: WalletRegistry,
 }
@@ -84,7 +88,7 @@ impl WalletActor {
     pub(crate) fn new(
         account_id: String,
         generation: u64,
-        queued: Arc<AtomicUsize>,
+        shared: Arc<Shared>,
         deps: Arc<WalletDeps>,
         registry: WalletRegistry,
     ) -> WalletActor {
@@ -96,8 +100,7 @@ impl WalletActor {
             balance_seq: -1,
             pending_minor: 0,
             inflight: 0,
-            queued,
-            last_active: Instant::now(),
+            shared,
             deps,
             registry,
         }
@@ -118,9 +121,15 @@ impl WalletActor {
         }
     }
 
+    fn touch(&self) {
+        self.shared
+            .last_active_ms
+            .store(self.registry.now_ms(), Ordering::Release);
+    }
+
     fn answer(&mut self, reply: Reply, result: Result<Posted, LedgerError>) {
         self.inflight -= 1;
-        self.last_active = Instant::now();
+        self.touch();
         let _ = reply.send(result);
     }
 
@@ -242,19 +251,6 @@ impl Actor for WalletActor {
                 }
             }),
         );
-        let idle = Duration::from_millis(self.deps.config.idle_timeout_ms);
-        let every = (idle / 2).clamp(Duration::from_millis(10), Duration::from_secs(5));
-        ctx.run_interval(every, move |wallet, ctx| {
-            if wallet.inflight == 0
-                && wallet.queued.load(Ordering::Acquire) == 0
-                && wallet.last_active.elapsed() >= idle
-            {
-                wallet
-                    .registry
-                    .remove(&wallet.account_id, wallet.generation);
-                ctx.stop();
-            }
-        });
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -267,8 +263,8 @@ impl Handler<Debit> for WalletActor {
     type Result = ();
 
     fn handle(&mut self, debit: Debit, ctx: &mut Context<Self>) {
-        self.queued.fetch_sub(1, Ordering::AcqRel);
-        self.last_active = Instant::now();
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        self.touch();
         self.inflight += 1;
         let currency = match &self.loaded {
             Loaded::Ready { currency } => currency,
@@ -296,7 +292,22 @@ impl Handler<Observe> for WalletActor {
     type Result = ();
 
     fn handle(&mut self, observed: Observe, _ctx: &mut Context<Self>) {
-        self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
         self.observe(observed.as_of_seq, observed.balance_minor);
+    }
+}
+
+impl Handler<Passivate> for WalletActor {
+    type Result = ();
+
+    fn handle(&mut self, passivate: Passivate, ctx: &mut Context<Self>) {
+        let last_active_ms = self.shared.last_active_ms.load(Ordering::Acquire);
+        if self.inflight == 0
+            && self.shared.queued.load(Ordering::Acquire) == 0
+            && self.registry.now_ms().saturating_sub(last_active_ms) >= passivate.idle_ms
+        {
+            self.registry.remove(&self.account_id, self.generation);
+            ctx.stop();
+        }
     }
 }

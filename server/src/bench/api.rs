@@ -17,7 +17,6 @@ use purse_core::api::identity::{
 };
 use purse_core::api::ledger::{AdminFundRequest, AdminFundResponse, CreateWalletRequest, Wallet};
 use purse_core::keys::{SecretKey, Signer};
-use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -284,7 +283,7 @@ impl Api {
         expected: u16,
     ) -> Result<Reply, CallError> {
         let timestamp = crate::ledger::now_ms();
-        let nonce = new_nonce();
+        let nonce = purse_core::api::identity::new_nonce();
         let message =
             device_signature_message("POST", path, &body, timestamp, &nonce, &session.device_id);
         let signature = session
@@ -315,13 +314,6 @@ impl Api {
         expect_status(&reply, &[expected])?;
         Ok(reply)
     }
-}
-
-/// 128 random bits, base64url: 22 characters, inside the nonce bounds.
-fn new_nonce() -> String {
-    let mut bytes = [0u8; 16];
-    OsRng.fill_bytes(&mut bytes);
-    data_encoding::BASE64URL_NOPAD.encode(&bytes)
 }
 
 /// `Ok` when the status is one of `ok`; otherwise the problem's code (or `http_<status>`).
@@ -392,12 +384,12 @@ mod tests {
     #[test]
     fn nonces_are_fresh_and_within_bounds() {
         use purse_core::api::identity::{NONCE_CHARS_MAX, NONCE_CHARS_MIN};
-        let a = new_nonce();
+        let a = purse_core::api::identity::new_nonce();
         assert!((NONCE_CHARS_MIN..=NONCE_CHARS_MAX).contains(&a.len()));
         assert!(
             a.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
-        assert_ne!(a, new_nonce());
+        assert_ne!(a, purse_core::api::identity::new_nonce());
     }
 }

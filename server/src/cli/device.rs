@@ -15,7 +15,6 @@ use purse_core::api::identity::{
     HEADER_DEVICE_ID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, device_signature_message,
 };
 use purse_core::keys::Signer;
-use rand_core::{OsRng, RngCore};
 
 use crate::cli::input::read_key_file;
 use crate::cli::output::{Refusal, Verdict, print_outcome};
@@ -92,7 +91,7 @@ fn sign(
     };
     let secret = read_key_file(key)?;
     let timestamp_ms = crate::ledger::now_ms();
-    let nonce = new_nonce();
+    let nonce = purse_core::api::identity::new_nonce();
     let message = device_signature_message(method, path, &body, timestamp_ms, &nonce, device);
     let signature = secret.sign(&message)?;
     Ok(format!(
@@ -165,11 +164,4 @@ fn read_body(source: &str) -> Result<Vec<u8>, Refusal> {
         ));
     }
     Ok(bytes)
-}
-
-/// 128 random bits, base64url without padding: 22 characters, inside the nonce bounds.
-fn new_nonce() -> String {
-    let mut bytes = [0u8; 16];
-    OsRng.fill_bytes(&mut bytes);
-    data_encoding::BASE64URL_NOPAD.encode(&bytes)
 }

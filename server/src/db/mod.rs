@@ -131,6 +131,39 @@ fn spawn_checkpointer(pool: SqlitePool) {
     });
 }
 
+// --- bulk statements on SQLite ---------------------------------------------------------------
+
+/// Splits `rows` into chunks of a few fixed sizes, so SQLite sees a handful of distinct statement
+/// texts (each prepared once and cached) whatever the batch size, and stays far below its limit of
+/// 32,766 bound parameters per statement.
+pub fn sqlite_chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
+    const SIZES: [usize; 4] = [500, 50, 5, 1];
+    let mut chunks = Vec::new();
+    for size in SIZES {
+        while rows.len() >= size {
+            let (chunk, rest) = rows.split_at(size);
+            chunks.push(chunk);
+            rows = rest;
+        }
+    }
+    chunks
+}
+
+/// `prefix` followed by `rows` groups of `columns` `?` placeholders.
+pub fn sqlite_values(prefix: &str, columns: usize, rows: usize, suffix: &str) -> String {
+    let group = format!("({})", vec!["?"; columns].join(","));
+    let mut sql = String::with_capacity(prefix.len() + rows * (group.len() + 1) + suffix.len());
+    sql.push_str(prefix);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&group);
+    }
+    sql.push_str(suffix);
+    sql
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

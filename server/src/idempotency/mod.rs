@@ -253,8 +253,14 @@ pub struct Idempotency {
 impl Idempotency {
     /// Starts the record writer and the pruning timer on the current runtime.
     pub fn start(db: Db) -> Idempotency {
+        Idempotency::start_with_writer(db.clone(), db)
+    }
+
+    /// [`Idempotency::start`] with records committed through `record_writer` (the process's
+    /// write gate, see [`crate::ledger::Ledger::write_gate`]); lookups and pruning use `db`.
+    pub fn start_with_writer(db: Db, record_writer: Db) -> Idempotency {
         let (writer, rx) = mpsc::channel(RECORD_QUEUE_MAX);
-        tokio::spawn(write_records(db.clone(), rx));
+        tokio::spawn(write_records(record_writer, rx));
         tokio::spawn(prune_records(db.clone()));
         Idempotency {
             db,

@@ -47,23 +47,30 @@ pub async fn insert_done(db: &Db, records: &[NewRecord]) -> Result<(), sqlx::Err
     }
     match db {
         Db::Sqlite(pool) => {
-            // In-process: one cheap prepared insert per record, one commit (one fsync) per batch.
+            // Multi-row VALUES, a few rows per statement (each statement is one hop to the
+            // connection's thread), one commit (one fsync) per batch.
             let mut tx = pool.begin().await?;
-            for record in records {
-                sqlx::query(
+            for chunk in crate::db::sqlite_chunks(records) {
+                let sql = crate::db::sqlite_values(
                     "INSERT INTO idempotency_keys (owner_id, idem_key, request_hash, state, \
-                     response_status, response_body, created_at_ms, updated_at_ms) \
-                     VALUES ($1, $2, $3, 'done', $4, $5, $6, $6) \
-                     ON CONFLICT (owner_id, idem_key) DO NOTHING",
-                )
-                .bind(&record.owner_id)
-                .bind(&record.key)
-                .bind(record.request_hash.as_slice())
-                .bind(i32::from(record.response_status))
-                .bind(record.response_body.as_slice())
-                .bind(record.now_ms)
-                .execute(&mut *tx)
-                .await?;
+                     response_status, response_body, created_at_ms, updated_at_ms) VALUES ",
+                    8,
+                    chunk.len(),
+                    " ON CONFLICT (owner_id, idem_key) DO NOTHING",
+                );
+                let mut query = sqlx::query(&sql);
+                for record in chunk {
+                    query = query
+                        .bind(&record.owner_id)
+                        .bind(&record.key)
+                        .bind(record.request_hash.as_slice())
+                        .bind("done")
+                        .bind(i32::from(record.response_status))
+                        .bind(record.response_body.as_slice())
+                        .bind(record.now_ms)
+                        .bind(record.now_ms);
+                }
+                query.execute(&mut *tx).await?;
             }
             tx.commit().await
         }

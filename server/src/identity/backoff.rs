@@ -2,8 +2,9 @@
 //! Pure arithmetic; the failure counts live in the database (see `store.rs`) so every server
 //! process applies the same lock.
 
-/// Login back-off settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Login back-off settings (`[identity.backoff]` in the configuration file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BackoffPolicy {
     /// Failures allowed before the first lock (typos happen).
     pub failures_free: u32,

@@ -18,6 +18,7 @@
 //! fresh timestamp, a never-seen nonce, and a signature by an unrevoked device of the same user.
 
 pub mod backoff;
+mod device_keys;
 pub mod error;
 mod extract;
 pub mod http;
@@ -57,8 +58,10 @@ use crate::ids::{self, IdKind};
 /// Device names are labels for people, not documents.
 pub const DEVICE_NAME_CHARS_MAX: usize = 64;
 
-/// Identity settings; the defaults are the production values.
-#[derive(Clone, Debug)]
+/// Identity settings (`[identity]` in the configuration file, `PURSE_IDENTITY_*` variables, see
+/// [`crate::config`]); the defaults are the production values.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct IdentityConfig {
     /// `iss` of issued access tokens, and the only one accepted.
     pub issuer: String,
@@ -98,6 +101,7 @@ pub struct Identity {
     verified: jwt::VerifiedTokens,
     hashing: Semaphore,
     nonces: NonceBook,
+    device_keys: device_keys::DeviceKeys,
 }
 
 impl std::fmt::Debug for Identity {
@@ -125,6 +129,16 @@ impl Identity {
     /// very first start (every later start, and every other process on the same database, reads
     /// the same key), logs its public half, and starts the nonce book on the current runtime.
     pub async fn start(db: Db, config: IdentityConfig) -> Result<Arc<Identity>, IdentityError> {
+        Identity::start_with_writer(db.clone(), db, config).await
+    }
+
+    /// [`Identity::start`] with the nonce book committing through `nonce_writer` (the process's
+    /// write gate, see [`crate::ledger::Ledger::write_gate`]) instead of the shared pool.
+    pub async fn start_with_writer(
+        db: Db,
+        nonce_writer: Db,
+        config: IdentityConfig,
+    ) -> Result<Arc<Identity>, IdentityError> {
         let candidate = ServerKey::generate();
         let candidate_public = candidate.public_key_bytes();
         let candidate_kid = keys::key_id_hex(&candidate_public);
@@ -151,7 +165,7 @@ impl Identity {
             generated,
             "access-token signing key (Ed25519, EdDSA JWT)"
         );
-        let nonces = NonceBook::start(db.clone(), config.nonce_batch_max, config.nonce_queue_max);
+        let nonces = NonceBook::start(nonce_writer, config.nonce_batch_max, config.nonce_queue_max);
         janitor::start(db.clone(), config.backoff);
         Ok(Arc::new(Identity {
             hashing: Semaphore::new(config.hashing_concurrent_max.max(1)),
@@ -160,6 +174,7 @@ impl Identity {
             signer,
             verified: jwt::VerifiedTokens::default(),
             nonces,
+            device_keys: device_keys::DeviceKeys::default(),
         }))
     }
 
@@ -453,6 +468,7 @@ impl Identity {
         let row = store::revoke_device(&self.db, user_id, device_id, now_ms())
             .await?
             .ok_or(IdentityError::DeviceNotFound)?;
+        self.device_keys.forget(device_id);
         tracing::info!(user_id, device_id, "device revoked");
         device_view(&row)
     }
@@ -469,20 +485,30 @@ impl Identity {
         headers: &SignatureHeaders,
     ) -> Result<String, IdentityError> {
         signature::check_fresh(headers.timestamp_ms, now_ms())?;
-        let device = store::device_by_id(&self.db, &headers.device_id)
-            .await?
-            .filter(|device| device.user_id == user.user_id)
-            .ok_or(IdentityError::DeviceUnknown)?;
-        if device.revoked_at_ms.is_some() {
-            return Err(IdentityError::DeviceRevoked);
-        }
-        let key = keys::device_key_from_bytes(&device.public_key)
-            .map_err(|_| IdentityError::Internal("a stored device key does not parse"))?;
+        // Revocation within the cache's bound: see `device_keys`.
+        let key = match self.device_keys.get(&headers.device_id) {
+            Some((owner, key)) if owner == user.user_id => key,
+            Some(_) => return Err(IdentityError::DeviceUnknown),
+            None => {
+                let read = self.device_keys.begin_read();
+                let device = store::device_by_id(&self.db, &headers.device_id)
+                    .await?
+                    .filter(|device| device.user_id == user.user_id)
+                    .ok_or(IdentityError::DeviceUnknown)?;
+                if device.revoked_at_ms.is_some() {
+                    return Err(IdentityError::DeviceRevoked);
+                }
+                let key = keys::device_key_from_bytes(&device.public_key)
+                    .map_err(|_| IdentityError::Internal("a stored device key does not parse"))?;
+                self.device_keys.put(&device.id, &device.user_id, key, read);
+                key
+            }
+        };
         signature::verify(&key, method, path_and_query, body, headers)?;
         self.nonces
             .record(&headers.device_id, &headers.nonce, headers.timestamp_ms)
             .await?;
-        Ok(device.id)
+        Ok(headers.device_id.clone())
     }
 }
 

@@ -491,21 +491,22 @@ pub async fn record_nonces(
         .collect();
     let inserted: std::collections::HashSet<(String, String)> = match db {
         Db::Sqlite(pool) => {
+            // Multi-row VALUES, a few rows per statement: each statement is one hop to the
+            // connection's thread, so one per row would cost a hop per nonce.
             let mut tx = pool.begin().await?;
             let mut inserted = std::collections::HashSet::with_capacity(unique.len());
-            for (device_id, nonce, timestamp_ms) in &unique {
-                let done = sqlx::query(
-                    "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) VALUES ($1, $2, $3) \
-                     ON CONFLICT (device_id, nonce) DO NOTHING",
-                )
-                .bind(device_id)
-                .bind(nonce)
-                .bind(timestamp_ms)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 1 {
-                    inserted.insert((device_id.clone(), nonce.clone()));
+            for chunk in crate::db::sqlite_chunks(&unique) {
+                let sql = crate::db::sqlite_values(
+                    "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) VALUES ",
+                    3,
+                    chunk.len(),
+                    " ON CONFLICT (device_id, nonce) DO NOTHING RETURNING device_id, nonce",
+                );
+                let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+                for (device_id, nonce, timestamp_ms) in chunk {
+                    query = query.bind(device_id).bind(nonce).bind(timestamp_ms);
                 }
+                inserted.extend(query.fetch_all(&mut *tx).await?);
             }
             tx.commit().await?;
             inserted

@@ -306,6 +306,17 @@ impl From<sqlx::Error> for LedgerError {
     }
 }
 
+/// The problem for `insufficient_funds`: 402 wherever money is short (transfers, payments,
+/// charges), defined once here.
+pub fn insufficient_funds_problem(detail: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYMENT_REQUIRED,
+        "insufficient_funds",
+        "Insufficient funds",
+    )
+    .detail(detail)
+}
+
 /// The one mapping from ledger errors to HTTP problems. Account ids are not echoed: the caller
 /// may not own them.
 impl From<LedgerError> for ApiError {
@@ -318,9 +329,11 @@ impl From<LedgerError> for ApiError {
             | LedgerError::MemoTooLong
             | LedgerError::CurrencyInvalid => ApiError::bad_request(code, err.to_string()),
             LedgerError::AccountNotFound(_) => ApiError::not_found("account"),
-            LedgerError::CurrencyMismatch
-            | LedgerError::InsufficientFunds
-            | LedgerError::BalanceOverflow => ApiError::unprocessable(code, err.to_string()),
+            LedgerError::CurrencyMismatch | LedgerError::BalanceOverflow => {
+                ApiError::unprocessable(code, err.to_string())
+            }
+            // The one status of `insufficient_funds` everywhere (transfers, payments, charges).
+            LedgerError::InsufficientFunds => insufficient_funds_problem(err.to_string()),
             LedgerError::DuplicateReference(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 code,
@@ -468,6 +481,19 @@ impl Ledger {
         &self.inner.db
     }
 
+    /// Where the other small durable writers of this process (the device nonce book, the
+    /// idempotency record writer) should commit. On SQLite it is the ledger writer's own one
+    /// connection: SQLite has one write lock, and writers on separate connections lose to each
+    /// other in SQLite's busy handler, which sleeps (up to 100 ms) instead of queueing. Sharing the
+    /// connection turns that into a fair FIFO wait for the pool slot. On PostgreSQL, where writers
+    /// do not exclude each other, it is the shared pool.
+    pub fn write_gate(&self) -> Db {
+        match &self.inner.db {
+            Db::Sqlite(_) => self.inner.writer_db.clone(),
+            Db::Postgres(_) => self.inner.db.clone(),
+        }
+    }
+
     pub fn wallets(&self) -> &WalletRegistry {
         &self.inner.wallets
     }
@@ -612,6 +638,26 @@ impl Ledger {
 
     pub async fn transfer_by_id(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {
         Ok(store::transfer(&self.inner.db, id).await?)
+    }
+
+    /// The transfer posted under `reference`, if any.
+    pub async fn transfer_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<Transfer>, LedgerError> {
+        Ok(store::transfer_by_reference(&self.inner.db, reference).await?)
+    }
+
+    /// Sum in minor units of the transfers of `kind` debited from `account` created at or after
+    /// `since_ms` (daily limits). Served by the `transfers (debit_account, seq)` index, so its
+    /// cost grows with the account's own history only.
+    pub async fn debited_since(
+        &self,
+        account: &str,
+        kind: TransferKind,
+        since_ms: i64,
+    ) -> Result<i64, LedgerError> {
+        Ok(store::debited_since(&self.inner.db, account, kind.as_str(), since_ms).await?)
     }
 
     /// One page of the transfers touching `account`, newest first, after the transfer

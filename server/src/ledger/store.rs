@@ -30,7 +30,7 @@ use sqlx::error::ErrorKind;
 
 use super::chain::{self, ChainFields, GENESIS, HASH_LEN};
 use super::{Account, AccountKind, LedgerError, Posted, Transfer};
-use crate::db::Db;
+use crate::db::{Db, sqlite_chunks, sqlite_values};
 use crate::with_db;
 
 /// A transfer accepted for commit: validated, with its id and time assigned.
@@ -142,37 +142,6 @@ trait BulkWrite {
         &mut self,
         deltas: &[(String, i64)],
     ) -> Result<Vec<BalanceRow>, sqlx::Error>;
-}
-
-/// Splits `rows` into chunks of a few fixed sizes, so SQLite sees a handful of distinct statement
-/// texts (each prepared once and cached) whatever the batch size, and stays far below its limit of
-/// 32,766 bound parameters per statement.
-fn sqlite_chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
-    const SIZES: [usize; 4] = [500, 50, 5, 1];
-    let mut chunks = Vec::new();
-    for size in SIZES {
-        while rows.len() >= size {
-            let (chunk, rest) = rows.split_at(size);
-            chunks.push(chunk);
-            rows = rest;
-        }
-    }
-    chunks
-}
-
-/// `prefix` followed by `rows` groups of `columns` `?` placeholders.
-fn sqlite_values(prefix: &str, columns: usize, rows: usize, suffix: &str) -> String {
-    let group = format!("({})", vec!["?"; columns].join(","));
-    let mut sql = String::with_capacity(prefix.len() + rows * (group.len() + 1) + suffix.len());
-    sql.push_str(prefix);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&group);
-    }
-    sql.push_str(suffix);
-    sql
 }
 
 impl BulkWrite for sqlx::SqliteConnection {
@@ -695,6 +664,25 @@ pub async fn transfer(db: &Db, id: &str) -> Result<Option<Transfer>, sqlx::Error
         Some(row) => transfer_from_row(&row).map(Some),
         None => Ok(None),
     })
+}
+
+/// Sum of the transfers of `kind` debited from `account` created at or after `since_ms`, in minor
+/// units (see [`super::Ledger::debited_since`]).
+pub async fn debited_since(
+    db: &Db,
+    account: &str,
+    kind: &str,
+    since_ms: i64,
+) -> Result<i64, sqlx::Error> {
+    with_db!(db, pool => sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM transfers \
+         WHERE debit_account = $1 AND kind = $2 AND created_at_ms >= $3",
+    )
+    .bind(account)
+    .bind(kind)
+    .bind(since_ms)
+    .fetch_one(pool)
+    .await)
 }
 
 pub async fn transfer_by_reference(

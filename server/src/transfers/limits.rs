@@ -24,9 +24,8 @@ use purse_core::money::{Amount, Currency};
 use rust_decimal::Decimal;
 
 use super::TransferError;
-use super::store;
 use crate::config::LimitsConfig;
-use crate::db::Db;
+use crate::ledger::{Ledger, TransferKind};
 
 /// How long a seeded daily count is trusted before it is re-read from the ledger.
 pub const USAGE_REFRESH_MS: i64 = 5_000;
@@ -71,7 +70,7 @@ pub struct Limits {
     transfer_max: Option<Decimal>,
     daily_max: Option<Decimal>,
     usage: Arc<UsageMap>,
-    db: Db,
+    ledger: Ledger,
 }
 
 /// An amount reserved against a wallet's daily limit. Dropping it keeps the amount counted (the
@@ -118,12 +117,12 @@ fn to_decimal(minor: i64, currency: &Currency) -> Decimal {
 }
 
 impl Limits {
-    pub fn new(config: &LimitsConfig, db: Db) -> Limits {
+    pub fn new(config: &LimitsConfig, ledger: Ledger) -> Limits {
         Limits {
             transfer_max: config.transfer_max,
             daily_max: config.daily_max,
             usage: Arc::new(Mutex::new(HashMap::new())),
-            db,
+            ledger,
         }
     }
 
@@ -161,7 +160,10 @@ impl Limits {
             entry.seeding += 1;
             entry.succeeded_minor
         };
-        let sent = store::p2p_sent_since(&self.db, wallet_id, day * DAY_MS).await;
+        let sent = self
+            .ledger
+            .debited_since(wallet_id, TransferKind::P2p, day * DAY_MS)
+            .await;
         let mut map = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         let entry = map
             .get_mut(&key)

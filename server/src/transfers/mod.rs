@@ -1,8 +1,8 @@
 //! P2P transfers: `POST /v1/transfers` from one of the caller's wallets to a wallet id or to a
 //! person by email or phone, and `GET /v1/transfers/{id}` for its two parties. It decides who may
 //! send what to whom (ownership, currencies, recipient, limits) and hands the money movement to
-//! [`Ledger::transfer`]; it never writes a balance or a transfer row itself and holds no SQL
-//! beyond the daily-limit sum in `store`.
+//! [`Ledger::transfer`]; it never writes a balance or a transfer row itself and holds no SQL (the
+//! daily-limit sum is [`Ledger::debited_since`]).
 //!
 //! **Invariant:** a P2P transfer is posted under the ledger reference `p2p:<user id>:<key>`,
 //! where `<key>` is the request's `Idempotency-Key`. The reference is `UNIQUE` in the ledger and
@@ -12,17 +12,14 @@
 
 pub mod http;
 pub mod limits;
-pub mod store;
 pub mod wallet_facts;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use purse_core::api::ledger::{CreateTransferRequest, Transfer as WireTransfer, TransferTo};
 use purse_core::money::{self, Amount, Currency, MoneyError};
 
 use crate::config::LimitsConfig;
-use crate::db::Db;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
 use crate::identity::{Identity, IdentityError, LoginId};
@@ -147,8 +144,7 @@ impl From<TransferError> for ApiError {
             | TransferError::DailyLimitExceeded
             | TransferError::KeyReused => ApiError::unprocessable(code, err.to_string()),
             TransferError::InsufficientFunds => {
-                ApiError::new(StatusCode::PAYMENT_REQUIRED, code, "Insufficient funds")
-                    .detail(err.to_string())
+                crate::ledger::insufficient_funds_problem(err.to_string())
             }
             TransferError::Storage(message) => {
                 ApiError::internal(format_args!("transfers: {message}"))
@@ -240,23 +236,16 @@ struct Inner {
     identity: Arc<Identity>,
     limits: Limits,
     wallets: WalletFactsCache,
-    db: Db,
 }
 
 impl Transfers {
-    pub fn new(
-        ledger: Ledger,
-        identity: Arc<Identity>,
-        limits: &LimitsConfig,
-        db: Db,
-    ) -> Transfers {
+    pub fn new(ledger: Ledger, identity: Arc<Identity>, limits: &LimitsConfig) -> Transfers {
         Transfers {
             inner: Arc::new(Inner {
-                limits: Limits::new(limits, db.clone()),
+                limits: Limits::new(limits, ledger.clone()),
                 wallets: WalletFactsCache::default(),
                 ledger,
                 identity,
-                db,
             }),
         }
     }
@@ -341,7 +330,10 @@ impl Transfers {
         &self,
         request: &NewTransfer,
     ) -> Result<Option<Transfer>, TransferError> {
-        let found = crate::ledger::store::transfer_by_reference(&self.inner.db, &request.reference)
+        let found = self
+            .inner
+            .ledger
+            .transfer_by_reference(&request.reference)
             .await
             .map_err(|err| TransferError::Storage(err.to_string()))?;
         Ok(found.filter(|t| {
