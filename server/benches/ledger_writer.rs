@@ -52,9 +52,16 @@ fn backends() -> Vec<Bench> {
     let dir = tempfile::tempdir().expect("tempdir");
     benches.push(Bench {
         name: "sqlite",
-        config: Config {
-            data_dir: dir.path().join("data"),
-            ..Config::default()
+        config: {
+            let mut config = Config {
+                data_dir: dir.path().join("data"),
+                ..Config::default()
+            };
+            // PURSE_SQLITE_PAGE_SIZE and the other server variables, to compare settings.
+            config
+                .apply_env(|name| std::env::var(name).ok())
+                .expect("valid PURSE_* variables");
+            config
         },
         pg_database: None,
         _dir: dir,

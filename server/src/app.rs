@@ -108,7 +108,15 @@ impl AppState {
     /// closes the pool.
     pub async fn shutdown(&self) {
         self.ledger.shutdown().await;
-        self.db.close().await;
+        // Bounded like every ledger step: `close` waits for every checked-out connection, and a
+        // connection held by a future dropped on a stopped thread (a wallet actor's balance read
+        // when its arbiter stopped) is returned by a task that may never run.
+        if tokio::time::timeout(crate::ledger::SHUTDOWN_STEP_TIMEOUT, self.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database pool did not close in time; stopping anyway");
+        }
     }
 }
 

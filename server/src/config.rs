@@ -11,6 +11,7 @@
 //! data_dir = "./data"
 //! # database_url = "postgres://postgres@127.0.0.1:5432/purse"
 //! sqlite_synchronous = "full"
+//! sqlite_page_size = 4096        # only when the database file is created
 //!
 //! [ledger]
 //! batch_max = 2000
@@ -50,6 +51,7 @@ pub const ENV_VARS: &[&str] = &[
     "PURSE_DATABASE_URL",
     "PURSE_DATA_DIR",
     "PURSE_SQLITE_SYNCHRONOUS",
+    "PURSE_SQLITE_PAGE_SIZE",
     "PURSE_DB_POOL_MAX",
     "PURSE_HTTP_WORKERS",
     "PURSE_BODY_MAX_BYTES",
@@ -82,6 +84,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// SQLite `synchronous` in WAL mode; see [`Synchronous`].
     pub sqlite_synchronous: Synchronous,
+    /// SQLite page size in bytes for a database this server creates (512 to 65536, a power of
+    /// two; an existing database keeps its own). Small pages make the WAL cheaper: each commit
+    /// writes every page it dirtied in full, and the ledger dirties index pages all over.
+    pub sqlite_page_size: u32,
     /// Database connections per process.
     pub db_pool_max: u32,
     /// HTTP worker threads; 0 means one per CPU core.
@@ -162,6 +168,7 @@ impl Default for Config {
             database_url: None,
             data_dir: PathBuf::from("./data"),
             sqlite_synchronous: Synchronous::Full,
+            sqlite_page_size: 4096,
             db_pool_max: 8,
             http_workers: 0,
             body_max_bytes: 64 * 1024,
@@ -286,6 +293,7 @@ impl Config {
             "PURSE_SQLITE_SYNCHRONOUS",
             &mut self.sqlite_synchronous,
         )?;
+        set(get, "PURSE_SQLITE_PAGE_SIZE", &mut self.sqlite_page_size)?;
         set(get, "PURSE_DB_POOL_MAX", &mut self.db_pool_max)?;
         set(get, "PURSE_HTTP_WORKERS", &mut self.http_workers)?;
         set(get, "PURSE_BODY_MAX_BYTES", &mut self.body_max_bytes)?;
@@ -388,6 +396,11 @@ impl Config {
         if self.wallets.mailbox_max == 0 || self.wallets.pending_max == 0 {
             return invalid("wallets.mailbox_max and wallets.pending_max must be at least 1");
         }
+        if !(512..=65_536).contains(&self.sqlite_page_size)
+            || !self.sqlite_page_size.is_power_of_two()
+        {
+            return invalid("sqlite_page_size must be a power of two from 512 to 65536");
+        }
         let identity = &self.identity;
         if identity.issuer.trim().is_empty() || identity.audience.trim().is_empty() {
             return invalid("identity.issuer and identity.audience must not be empty");
@@ -457,6 +470,7 @@ impl fmt::Debug for Config {
             )
             .field("data_dir", &self.data_dir)
             .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("sqlite_page_size", &self.sqlite_page_size)
             .field("db_pool_max", &self.db_pool_max)
             .field("http_workers", &self.http_workers)
             .field("body_max_bytes", &self.body_max_bytes)

@@ -202,6 +202,8 @@ impl Db {
                 Synchronous::Normal => SqliteSynchronous::Normal,
             })
             .foreign_keys(true)
+            // Takes effect only when this connection creates the file (before the first table).
+            .page_size(config.sqlite_page_size)
             // Statement journals (one per statement inside a transaction) and temporary tables
             // stay in memory instead of temporary files.
             .pragma("temp_store", "memory")
@@ -213,6 +215,9 @@ impl Db {
         let pool = SqlitePoolOptions::new()
             .max_connections(config.db_pool_max)
             .acquire_timeout(Duration::from_secs(10))
+            // A connection to a local file does not go stale; the default ping before every
+            // acquire is one more round trip to the connection's thread per query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(connect_err)?;
@@ -251,6 +256,7 @@ impl Db {
                 Db::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(1)
+                        .test_before_acquire(false)
                         .acquire_timeout(Duration::from_secs(30))
                         .connect_lazy_with(options),
                 )
