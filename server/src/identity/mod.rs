@@ -18,7 +18,7 @@
 //! fresh timestamp, a never-seen nonce, and a signature by an unrevoked device of the same user.
 
 pub mod backoff;
-mod device_keys;
+pub mod device_keys;
 pub mod error;
 mod extract;
 pub mod http;
