@@ -397,3 +397,81 @@ fn migrate_and_config_check() {
     assert_eq!(out.status, 1);
     assert!(out.stdout.contains("config_unreadable"), "{}", out.stdout);
 }
+
+/// Metric names the dashboard and alerts may use before this branch serves them: the top-up
+/// helper adds these two (its own branch); every other name must be served by `/metrics`.
+const METRICS_FROM_TOPUPS: [&str; 2] = ["purse_topups_total", "purse_settlement_mismatches_total"];
+
+/// Every `purse_*` name in `text`.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("purse_") {
+        let start = i + at;
+        let word_start =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let end = start
+            + text[start..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(text.len() - start);
+        if word_start {
+            names.insert(text[start..end].to_owned());
+        }
+        i = end;
+    }
+    names
+}
+
+#[actix_rt::test]
+async fn dashboard_and_alert_metrics_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dashboard =
+        std::fs::read_to_string(root.join("deploy/grafana/purse.json")).expect("dashboard");
+    let alerts =
+        std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).expect("alerts");
+    let dashboard_json: Value = serde_json::from_str(&dashboard).expect("dashboard is JSON");
+    let exprs: Vec<&str> = dashboard_json["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().expect("targets"))
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    let mut used = metric_names(&exprs.join("\n"));
+    let alert_names = metric_names(&alerts);
+    assert!(
+        alert_names.contains("purse_ledger_verify_ok"),
+        "{alert_names:?}"
+    );
+    used.extend(alert_names);
+
+    // What a server that has served requests, committed a batch and seen a verification exposes.
+    let Some(server) = start(crate::util::Backend::Sqlite, "dashboard_metrics") else {
+        return;
+    };
+    let base = server.base.as_str();
+    let alice = member(base, "alice-metrics@example.com", 81).await;
+    let wallet = open_wallet(base, &alice, "USD").await;
+    fund(base, &wallet, "1.00").await;
+    ok(&server.purse(&["ledger", "verify", "--format", "json"]));
+    let metrics = get(&server.url("/metrics")).await;
+    let served: std::collections::BTreeSet<String> = metrics
+        .text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    for name in &used {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix).filter(|f| served.contains(*f)))
+            .unwrap_or(name);
+        assert!(
+            served.contains(family) || METRICS_FROM_TOPUPS.contains(&family),
+            "{name} is used by deploy/ but not served; served: {served:?}"
+        );
+    }
+    assert!(used.len() >= 10, "{used:?}");
+}
