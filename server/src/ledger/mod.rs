@@ -29,7 +29,8 @@
 //!
 //! Errors are [`LedgerError`] with a stable `code()`: `insufficient_funds`, `wallet_busy` (429,
 //! the wallet's mailbox or in-flight limit is full), `ledger_busy` (503, the writer's queue is
-//! full), `account_not_found`, `currency_mismatch`, `duplicate_reference`, validation codes.
+//! full), `account_not_found`, `currency_mismatch`, `duplicate_reference`, `wallet_frozen` (423,
+//! an operator froze the debited wallet: see [`crate::operations`]), validation codes.
 //!
 //! # Invariants and where they are enforced
 //!
