@@ -305,6 +305,17 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // The latest ledger verification is a database fact; a slow database must not stall a scrape.
+    let latest = tokio::time::timeout(
+        Duration::from_secs(1),
+        crate::operations::latest_verification(&state.db),
+    )
+    .await;
+    if let Ok(Ok(Some(run))) = latest {
+        state
+            .metrics
+            .set_ledger_verification(run.ok, run.created_at_ms);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

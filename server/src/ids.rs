@@ -38,6 +38,8 @@ pub enum IdKind {
     TopUp,
     Refund,
     Event,
+    /// Audit events of operator actions.
+    Audit,
     /// Refresh-token families and other server-internal records that still want an opaque id.
     Session,
 }
@@ -55,6 +57,7 @@ impl IdKind {
             IdKind::TopUp => "top_",
             IdKind::Refund => "rfd_",
             IdKind::Event => "evt_",
+            IdKind::Audit => "aud_",
             IdKind::Session => "ses_",
         }
     }

@@ -25,6 +25,8 @@ struct Inner {
     ledger_transfers: IntCounterVec,
     wallet_actors_active: IntGauge,
     wallet_mailbox_rejections: IntCounter,
+    ledger_verify_ok: IntGauge,
+    ledger_verify_last_run: IntGauge,
 }
 
 impl Metrics {
@@ -85,6 +87,17 @@ impl Metrics {
             "Requests refused with 429 wallet_busy because a wallet mailbox was full",
         )
         .expect("valid metric");
+        let ledger_verify_ok = IntGauge::new(
+            "ledger_verify_ok",
+            "1 when the latest `purse ledger verify` found the ledger consistent, 0 when not \
+             (absent until one ran)",
+        )
+        .expect("valid metric");
+        let ledger_verify_last_run = IntGauge::new(
+            "ledger_verify_last_run_timestamp_seconds",
+            "Unix time of the latest `purse ledger verify` run (0 until one ran)",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -93,6 +106,7 @@ impl Metrics {
             Box::new(ledger_transfers.clone()),
             Box::new(wallet_actors_active.clone()),
             Box::new(wallet_mailbox_rejections.clone()),
+            Box::new(ledger_verify_last_run.clone()),
         ] {
             registry
                 .register(collector)
@@ -108,6 +122,8 @@ impl Metrics {
                 ledger_transfers,
                 wallet_actors_active,
                 wallet_mailbox_rejections,
+                ledger_verify_ok,
+                ledger_verify_last_run,
             }),
         }
     }
@@ -152,6 +168,22 @@ impl Metrics {
 
     pub fn wallet_mailbox_rejected(&self) {
         self.inner.wallet_mailbox_rejections.inc();
+    }
+
+    /// Reports the latest `purse ledger verify` run (read from the database at scrape time, so
+    /// every process reports the same run whichever process or job ran it).
+    pub fn set_ledger_verification(&self, ok: bool, at_ms: i64) {
+        let inner = &self.inner;
+        if inner.ledger_verify_last_run.get() == 0 {
+            // Registered on first report, so "never ran" is an absent series, not a false 0.
+            let _ = inner
+                .registry
+                .register(Box::new(inner.ledger_verify_ok.clone()));
+        }
+        inner.ledger_verify_ok.set(i64::from(ok));
+        inner
+            .ledger_verify_last_run
+            .set(at_ms.div_euclid(1000).max(1));
     }
 
     /// The Prometheus text exposition of every metric.

@@ -8,6 +8,7 @@ mod device;
 mod input;
 mod keys;
 pub mod ledger;
+pub mod ops;
 mod output;
 mod paycode;
 mod qr;
@@ -45,6 +46,11 @@ enum Command {
     /// Operator commands that work on the database directly.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Apply the database migrations and exit (a release step; `purse serve` also migrates).
+    Migrate(ops::MigrateArgs),
+    /// Check a configuration: file + `PURSE_*` environment, printed with secrets redacted.
+    #[command(subcommand)]
+    Config(ops::ConfigCommand),
     /// Load a running server on this machine: transfers per second, latency, actor memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -60,6 +66,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve::run(args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Admin(cmd) => admin::run(cmd),
+        Command::Migrate(args) => ops::migrate(args),
+        Command::Config(cmd) => ops::run_config(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

@@ -29,7 +29,8 @@
 //!
 //! Errors are [`LedgerError`] with a stable `code()`: `insufficient_funds`, `wallet_busy` (429,
 //! the wallet's mailbox or in-flight limit is full), `ledger_busy` (503, the writer's queue is
-//! full), `account_not_found`, `currency_mismatch`, `duplicate_reference`, validation codes.
+//! full), `account_not_found`, `currency_mismatch`, `duplicate_reference`, `wallet_frozen` (423,
+//! an operator froze the debited wallet: see [`crate::operations`]), validation codes.
 //!
 //! # Invariants and where they are enforced
 //!
@@ -198,6 +199,12 @@ impl TransferKind {
             TransferKind::Reversal => "reversal",
         }
     }
+
+    /// False for the corrections an operator or a provider makes to a frozen wallet (reversals,
+    /// chargebacks): a freeze stops the owner spending, not the clean-up.
+    pub fn blocked_by_freeze(self) -> bool {
+        !matches!(self, TransferKind::Reversal | TransferKind::Chargeback)
+    }
 }
 
 /// A transfer to post: `amount_minor` of `currency` from `debit_account` to `credit_account`.
@@ -265,6 +272,8 @@ pub enum LedgerError {
     CurrencyMismatch,
     #[error("the balance is too low")]
     InsufficientFunds,
+    #[error("the wallet is frozen by an operator")]
+    WalletFrozen,
     #[error("a system account balance would overflow")]
     BalanceOverflow,
     #[error("another transfer already used this reference")]
@@ -290,6 +299,7 @@ impl LedgerError {
             LedgerError::AccountNotFound(_) => "account_not_found",
             LedgerError::CurrencyMismatch => "currency_mismatch",
             LedgerError::InsufficientFunds => "insufficient_funds",
+            LedgerError::WalletFrozen => "wallet_frozen",
             LedgerError::BalanceOverflow => "balance_overflow",
             LedgerError::DuplicateReference(_) => "duplicate_reference",
             LedgerError::WalletBusy => "wallet_busy",
@@ -341,6 +351,8 @@ impl From<LedgerError> for ApiError {
             )
             .detail("a different transfer was already posted under this reference"),
             LedgerError::WalletBusy => ApiError::too_many_requests(code, err.to_string()),
+            LedgerError::WalletFrozen => ApiError::new(StatusCode::LOCKED, code, "Wallet frozen")
+                .detail("an operator froze this wallet; it cannot be debited until it is unfrozen"),
             LedgerError::LedgerBusy | LedgerError::Unavailable(_) => {
                 tracing::warn!(error = %err, "ledger unavailable");
                 ApiError::unavailable(code, "the ledger cannot take this transfer now; retry")
@@ -429,6 +441,8 @@ struct Inner {
     writer_db: Db,
     writer: Addr<LedgerWriter>,
     wallets: WalletRegistry,
+    /// Frozen wallets (operator freezes), checked before every debit of a wallet.
+    freezes: crate::operations::Freezes,
     /// The threads the writer and the wallet actors run on; joined at shutdown.
     arbiters: Mutex<Vec<actix_rt::Arbiter>>,
 }
@@ -464,6 +478,7 @@ impl Ledger {
             },
             wallet_arbiters.iter().map(|a| a.handle()).collect(),
         );
+        let freezes = crate::operations::Freezes::new(db.clone());
         let mut arbiters = wallet_arbiters;
         arbiters.push(writer_arbiter);
         Ledger {
@@ -472,6 +487,7 @@ impl Ledger {
                 writer_db,
                 writer,
                 wallets: registry,
+                freezes,
                 arbiters: Mutex::new(arbiters),
             }),
         }
@@ -502,6 +518,16 @@ impl Ledger {
     pub async fn transfer(&self, request: NewTransfer) -> Result<Posted, LedgerError> {
         let prepared = request.clone().prepare()?;
         let outcome = match AccountKind::of_id(&prepared.debit_account) {
+            Some(AccountKind::Wallet)
+                if request.kind.blocked_by_freeze()
+                    && self
+                        .inner
+                        .freezes
+                        .is_frozen(&prepared.debit_account)
+                        .await? =>
+            {
+                Err(LedgerError::WalletFrozen)
+            }
             Some(AccountKind::Wallet) => self.inner.wallets.debit(prepared).await,
             _ => writer::submit(&self.inner.writer, prepared).await,
         };

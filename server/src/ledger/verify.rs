@@ -97,6 +97,16 @@ fn bad_transfer(transfer: &super::Transfer, reason: impl Into<String>) -> Verify
 
 /// Verifies the whole ledger (see the module docs).
 pub async fn verify(db: &Db) -> Result<Report, VerifyError> {
+    verify_with_progress(db, |_, _| {}).await
+}
+
+/// [`verify`], calling `progress(checked, total)` after each page of transfers (`total` is the
+/// chain head when verification started; the chain may grow meanwhile).
+pub async fn verify_with_progress(
+    db: &Db,
+    mut progress: impl FnMut(i64, i64),
+) -> Result<Report, VerifyError> {
+    let (total, _) = store::head(db).await?;
     let mut computed: HashMap<String, (String, i128)> = HashMap::new();
     let mut prev_hash = GENESIS;
     let mut last_seq = 0i64;
@@ -163,6 +173,7 @@ pub async fn verify(db: &Db) -> Result<Report, VerifyError> {
             prev_hash = recomputed;
             last_seq = t.seq;
         }
+        progress(last_seq, total.max(last_seq));
     }
 
     let (head_seq, head_hash) = store::head(db).await?;

@@ -7,6 +7,7 @@ mod idempotency;
 mod identity;
 mod ledger;
 mod operations;
+mod operator;
 mod transfers;
 mod util;
 mod wallets;
