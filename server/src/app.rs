@@ -81,14 +81,15 @@ impl AppState {
             &config.wallets,
             metrics.clone(),
         );
+        let events = crate::events::Events::new(db.clone());
         let transfers = crate::transfers::Transfers::new(
             ledger.clone(),
             identity.clone(),
             &config.limits,
             db.clone(),
+            events.clone(),
         );
         let idempotency = crate::idempotency::Idempotency::start(db.clone());
-        let events = crate::events::Events::new(db.clone());
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
@@ -135,6 +136,7 @@ fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ledger::http::routes);
     cfg.configure(crate::wallets::http::routes);
     cfg.configure(crate::transfers::http::routes);
+    cfg.configure(crate::events::http::routes);
 }
 
 /// A running HTTP server.

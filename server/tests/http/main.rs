@@ -3,6 +3,7 @@
 //! One binary with one module per topic and a shared `util`.
 
 mod concurrency;
+mod events;
 mod idempotency;
 mod identity;
 mod ledger;
