@@ -40,6 +40,8 @@ pub enum IdKind {
     Event,
     /// Refresh-token families and other server-internal records that still want an opaque id.
     Session,
+    /// Lines of a merchant's webhook delivery log.
+    WebhookAttempt,
 }
 
 impl IdKind {
@@ -56,6 +58,7 @@ impl IdKind {
             IdKind::Refund => "rfd_",
             IdKind::Event => "evt_",
             IdKind::Session => "ses_",
+            IdKind::WebhookAttempt => "wha_",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! area shares: the error body ([`Problem`]) and cursor pagination ([`PageQuery`], [`Page`]).
 
 pub mod events;
+pub mod webhooks;
 pub mod identity;
 pub mod ledger;
 
