@@ -36,6 +36,8 @@ pub struct AppState {
     pub idempotency: crate::idempotency::Idempotency,
     /// Events for SSE, webhooks and the SDK (`payment.succeeded`, ...).
     pub events: crate::events::Events,
+    /// Merchants, their keys and QR codes.
+    pub merchants: crate::merchants::Merchants,
     /// The OpenAPI document, rendered once at start.
     openapi_json: Arc<String>,
 }
@@ -89,6 +91,7 @@ impl AppState {
         );
         let idempotency = crate::idempotency::Idempotency::start(db.clone());
         let events = crate::events::Events::new(db.clone());
+        let merchants = crate::merchants::Merchants::new(db.clone(), ledger.clone());
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
@@ -100,6 +103,7 @@ impl AppState {
             transfers,
             idempotency,
             events,
+            merchants,
             openapi_json: Arc::new(openapi_json),
         })
     }
@@ -135,6 +139,7 @@ fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ledger::http::routes);
     cfg.configure(crate::wallets::http::routes);
     cfg.configure(crate::transfers::http::routes);
+    cfg.configure(crate::merchants::http::routes);
 }
 
 /// A running HTTP server.

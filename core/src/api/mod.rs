@@ -10,6 +10,8 @@
 pub mod events;
 pub mod identity;
 pub mod ledger;
+pub mod merchants;
+pub mod payments;
 
 use serde::{Deserialize, Serialize};
 
