@@ -2,6 +2,7 @@
 //! SQLite (a temporary directory) and on PostgreSQL (a database with a random name per test).
 //! One binary with one module per topic and a shared `util`.
 
+mod charges;
 mod concurrency;
 mod idempotency;
 mod identity;

@@ -123,7 +123,12 @@ async fn merchant_profile_wallet_validation_and_privacy() {
         // Someone else's merchant is a 404 like a missing one, and not in their list.
         let other = get_auth(base, &format!("/v1/merchants/{id}"), &eve.token).await;
         assert_problem(&other, 404, "not_found");
-        let missing = get_auth(base, "/v1/merchants/mer_000000000000000000000000", &ana.token).await;
+        let missing = get_auth(
+            base,
+            "/v1/merchants/mer_000000000000000000000000",
+            &ana.token,
+        )
+        .await;
         assert_problem(&missing, 404, "not_found");
         let list = get_auth(base, "/v1/merchants", &eve.token).await;
         assert_eq!(list.json, json!([]));
@@ -136,7 +141,11 @@ async fn merchant_profile_wallet_validation_and_privacy() {
                            "mcc": "5814", "currency": "USD"});
         for (field, value, code) in [
             ("name", json!(""), "name_invalid"),
-            ("name", json!("A name far longer than twenty-five"), "name_invalid"),
+            (
+                "name",
+                json!("A name far longer than twenty-five"),
+                "name_invalid",
+            ),
             ("name", json!("Café"), "name_invalid"),
             ("city", json!("A city name longer than 15"), "city_invalid"),
             ("country", json!("usa"), "country_invalid"),
@@ -149,23 +158,55 @@ async fn merchant_profile_wallet_validation_and_privacy() {
             assert_problem(&reply, 400, code);
         }
         let list = get_auth(base, "/v1/merchants", &ana.token).await;
-        assert_eq!(list.json.as_array().map(Vec::len), Some(1), "nothing created");
+        assert_eq!(
+            list.json.as_array().map(Vec::len),
+            Some(1),
+            "nothing created"
+        );
 
         // Optional Idempotency-Key: the same key answers the same merchant.
         let key = [("idempotency-key", "merchant-key-1".to_owned())];
         let bytes = serde_json::to_vec(&valid).unwrap();
-        let first = call(base, "POST", "/v1/merchants", Some(&ana.token), &key, Some(&bytes)).await;
-        let again = call(base, "POST", "/v1/merchants", Some(&ana.token), &key, Some(&bytes)).await;
+        let first = call(
+            base,
+            "POST",
+            "/v1/merchants",
+            Some(&ana.token),
+            &key,
+            Some(&bytes),
+        )
+        .await;
+        let again = call(
+            base,
+            "POST",
+            "/v1/merchants",
+            Some(&ana.token),
+            &key,
+            Some(&bytes),
+        )
+        .await;
         assert_eq!(first.reply.status, 201);
         assert_eq!(first.reply.json, again.reply.json);
 
         // Deactivation: visible on the profile, codes refused.
-        let off = post_auth(base, &format!("/v1/merchants/{id}/deactivate"), &ana.token, &json!({})).await;
+        let off = post_auth(
+            base,
+            &format!("/v1/merchants/{id}/deactivate"),
+            &ana.token,
+            &json!({}),
+        )
+        .await;
         assert_eq!(off.status, 200, "{}", off.text);
         assert_eq!(off.json["status"], "inactive");
         let qr = make_qr(base, &ana.token, id, &json!({})).await;
         assert_problem(&qr, 422, "merchant_inactive");
-        let eve_off = post_auth(base, &format!("/v1/merchants/{id}/activate"), &eve.token, &json!({})).await;
+        let eve_off = post_auth(
+            base,
+            &format!("/v1/merchants/{id}/activate"),
+            &eve.token,
+            &json!({}),
+        )
+        .await;
         assert_problem(&eve_off, 404, "not_found");
     }
 }
@@ -215,7 +256,11 @@ async fn merchant_keys_directory_and_pos_api_keys() {
         assert_eq!(revoked.status, 200, "{}", revoked.text);
         assert_eq!(revoked.json["status"], "revoked");
         assert!(revoked.json["revoked_at_ms"].is_i64());
-        let response = client().get(format!("{base}{keys_path}")).send().await.expect("sent");
+        let response = client()
+            .get(format!("{base}{keys_path}"))
+            .send()
+            .await
+            .expect("sent");
         let cache = response
             .headers()
             .get("cache-control")
@@ -231,7 +276,10 @@ async fn merchant_keys_directory_and_pos_api_keys() {
         assert_eq!(keys[0]["key_id"], key_id.as_str());
         assert_eq!(keys[0]["status"], "revoked");
         assert_eq!(keys[1]["status"], "active");
-        let none = crate::util::get(&format!("{base}/v1/merchants/mer_000000000000000000000000/keys")).await;
+        let none = crate::util::get(&format!(
+            "{base}/v1/merchants/mer_000000000000000000000000/keys"
+        ))
+        .await;
         assert_problem(&none, 404, "not_found");
 
         // POS API keys: the secret once, hashed at rest, revocable.
@@ -256,7 +304,15 @@ async fn merchant_keys_directory_and_pos_api_keys() {
         let other = create_merchant(base, &eve, "USD").await;
         let foreign = make_qr(base, &secret, other["id"].as_str().unwrap(), &json!({})).await;
         assert_problem(&foreign, 404, "not_found");
-        let revoked = bearer_call(base, "DELETE", &format!("{api_path}/{api_key_id}"), &ana.token, None, None).await;
+        let revoked = bearer_call(
+            base,
+            "DELETE",
+            &format!("{api_path}/{api_key_id}"),
+            &ana.token,
+            None,
+            None,
+        )
+        .await;
         assert_eq!(revoked.status, 200, "{}", revoked.text);
         assert!(revoked.json["revoked_at_ms"].is_i64());
         let refused = make_qr(base, &secret, id, &json!({})).await;
@@ -299,21 +355,43 @@ async fn qr_codes_static_and_dynamic() {
         assert_eq!(dynamic.json["reference"], "order-42");
         let expires = dynamic.json["expires_at_ms"].as_i64().unwrap();
         let now = purse_server::ledger::now_ms();
-        assert!((now + 290_000..=now + 310_000).contains(&expires), "{expires}");
+        assert!(
+            (now + 290_000..=now + 310_000).contains(&expires),
+            "{expires}"
+        );
         // Reference generated and default expiry of 15 minutes.
         let generated = make_qr(base, &shop.pos, &shop.id, &json!({"amount": "1.00"})).await;
         assert_eq!(generated.status, 201, "{}", generated.text);
-        assert!(generated.json["reference"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(
+            generated.json["reference"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty())
+        );
         let expires = generated.json["expires_at_ms"].as_i64().unwrap();
-        assert!((now + 890_000..=now + 910_000).contains(&expires), "{expires}");
+        assert!(
+            (now + 890_000..=now + 910_000).contains(&expires),
+            "{expires}"
+        );
 
-        let reused = make_qr(base, &shop.pos, &shop.id, &json!({"amount": "2.00", "reference": "order-42"})).await;
+        let reused = make_qr(
+            base,
+            &shop.pos,
+            &shop.id,
+            &json!({"amount": "2.00", "reference": "order-42"}),
+        )
+        .await;
         assert_problem(&reused, 409, "reference_in_use");
         for (body, code) in [
             (json!({"amount": "1.005"}), "amount_too_precise"),
             (json!({"amount": "0"}), "amount_not_positive"),
-            (json!({"amount": "1.00", "reference": "bad ref!"}), "reference_invalid"),
-            (json!({"amount": "1.00", "expires_in_s": 0}), "expires_in_s_invalid"),
+            (
+                json!({"amount": "1.00", "reference": "bad ref!"}),
+                "reference_invalid",
+            ),
+            (
+                json!({"amount": "1.00", "expires_in_s": 0}),
+                "expires_in_s_invalid",
+            ),
         ] {
             let reply = make_qr(base, &shop.pos, &shop.id, &body).await;
             assert_problem(&reply, 400, code);
