@@ -10,6 +10,7 @@ mod ledger;
 mod merchants;
 mod operations;
 mod payments;
+mod refunds;
 mod transfers;
 mod util;
 mod wallets;
