@@ -11,6 +11,7 @@ mod merchants;
 mod operations;
 mod payments;
 mod refunds;
+mod risk;
 mod transfers;
 mod util;
 mod wallets;
