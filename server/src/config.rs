@@ -50,6 +50,11 @@ pub const ENV_VARS: &[&str] = &[
     "PURSE_WEBHOOKS_RETRY_MAX_MS",
     "PURSE_WEBHOOKS_GIVE_UP_AFTER_MS",
     "PURSE_WEBHOOKS_TIMEOUT_MS",
+    "PURSE_RISK_TRANSACTION_MAX",
+    "PURSE_RISK_DAILY_MAX",
+    "PURSE_RISK_VELOCITY_PER_MINUTE",
+    "PURSE_RISK_NEW_DEVICE_COOLDOWN_S",
+    "PURSE_RISK_NEW_DEVICE_AMOUNT_MAX",
 ];
 
 #[derive(Clone, Deserialize)]
@@ -78,6 +83,7 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub wallets: WalletConfig,
     pub limits: LimitsConfig,
+    pub risk: RiskConfig,
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
 }
@@ -148,6 +154,36 @@ pub struct LimitsConfig {
     pub daily_max: Option<rust_decimal::Decimal>,
 }
 
+/// Risk rules for payments to merchants and charges of pay codes (server/src/risk). Amounts are
+/// decimal numbers in the payment's currency (`"10000.00"`); each rule refuses with its own code.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Largest single payment or charge (`risk_amount_limit`).
+    pub transaction_max: rust_decimal::Decimal,
+    /// Largest sum of one user's payments and charges per currency in a UTC day
+    /// (`risk_daily_limit`).
+    pub daily_max: rust_decimal::Decimal,
+    /// Most payments and charges per device in any 60 seconds (`risk_velocity`).
+    pub velocity_per_minute: u32,
+    /// How long a newly registered device counts as new (`risk_new_device`).
+    pub new_device_cooldown_s: u64,
+    /// Largest payment or charge from a device that is still new.
+    pub new_device_amount_max: rust_decimal::Decimal,
+}
+
+impl Default for RiskConfig {
+    fn default() -> RiskConfig {
+        RiskConfig {
+            transaction_max: rust_decimal::Decimal::from(10_000),
+            daily_max: rust_decimal::Decimal::from(50_000),
+            velocity_per_minute: 30,
+            new_device_cooldown_s: 24 * 60 * 60,
+            new_device_amount_max: rust_decimal::Decimal::from(1_000),
+        }
+    }
+}
+
 /// SQLite durability in WAL mode.
 ///
 /// `full` (the default) fsyncs the WAL at every commit, so an acknowledged write survives a crash of
@@ -184,6 +220,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             wallets: WalletConfig::default(),
             limits: LimitsConfig::default(),
+            risk: RiskConfig::default(),
             events: EventsConfig::default(),
             webhooks: WebhooksConfig::default(),
         }
@@ -351,6 +388,27 @@ impl Config {
             "PURSE_WALLET_PENDING_MAX",
             &mut self.wallets.pending_max,
         )?;
+        set(
+            get,
+            "PURSE_RISK_TRANSACTION_MAX",
+            &mut self.risk.transaction_max,
+        )?;
+        set(get, "PURSE_RISK_DAILY_MAX", &mut self.risk.daily_max)?;
+        set(
+            get,
+            "PURSE_RISK_VELOCITY_PER_MINUTE",
+            &mut self.risk.velocity_per_minute,
+        )?;
+        set(
+            get,
+            "PURSE_RISK_NEW_DEVICE_COOLDOWN_S",
+            &mut self.risk.new_device_cooldown_s,
+        )?;
+        set(
+            get,
+            "PURSE_RISK_NEW_DEVICE_AMOUNT_MAX",
+            &mut self.risk.new_device_amount_max,
+        )?;
         set(get, "PURSE_EVENTS_POLL_MS", &mut self.events.poll_ms)?;
         set(
             get,
@@ -491,6 +549,7 @@ impl fmt::Debug for Config {
             .field("ledger", &self.ledger)
             .field("wallets", &self.wallets)
             .field("limits", &self.limits)
+            .field("risk", &self.risk)
             .field("events", &self.events)
             .field("webhooks", &self.webhooks)
             .finish()

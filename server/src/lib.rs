@@ -10,6 +10,7 @@
 //! - [`db`]: the SQLite / PostgreSQL pool, embedded migrations, how one code base serves both.
 //! - [`error`]: the one public error, [`error::ApiError`], rendered as `application/problem+json`.
 //! - [`events`]: what happened to a user or merchant, stored in order for SSE and webhooks.
+//! - [`webhooks`]: merchant webhook endpoints, signatures and the dispatcher that delivers events.
 //! - [`ids`]: prefixed random public ids (`usr_`, `wal_`, `txn_`, ...).
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
@@ -17,6 +18,9 @@
 //! - [`wallets`]: wallets as their owners see them (open, list, balance, history).
 //! - [`transfers`]: P2P transfers and their limits.
 //! - [`idempotency`]: `Idempotency-Key` replay, 409 and 422 for POSTs that create or move.
+//! - [`merchants`]: merchants, their signing keys, POS API keys and signed QR codes.
+//! - [`payments`]: payments to merchants (both QR flows) and refunds.
+//! - [`risk`]: risk rules for payments and charges, and their rejections.
 //! - [`cli`]: the `purse` sub-commands.
 //! - [`bench`]: the load generators behind `purse bench` (loopback targets only).
 //!
@@ -34,8 +38,12 @@ pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
+pub mod merchants;
+pub mod payments;
+pub mod risk;
 pub mod transfers;
 pub mod wallets;
+pub mod webhooks;
 
 pub mod metrics;
 pub mod openapi;

@@ -11,6 +11,8 @@ pub mod events;
 pub mod webhooks;
 pub mod identity;
 pub mod ledger;
+pub mod merchants;
+pub mod payments;
 
 use serde::{Deserialize, Serialize};
 

@@ -17,7 +17,7 @@ use super::Stored;
 use super::live::Reader;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::identity::AuthUser;
+use crate::merchants::MerchantCaller;
 use crate::ids::{self, IdKind};
 
 /// Events read from the store at once by an SSE stream.
@@ -38,23 +38,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// oldest when absent), oldest first; when there is none yet, the answer waits up to `wait`
 /// seconds for one. Pass the last event's id as `after` next time.
 ///
-/// With `merchant=mer_…` the merchant's events instead of yours (you must own the merchant).
+/// With `merchant=mer_…` the merchant's events instead of yours (you must own the merchant). A
+/// POS API key (`Authorization: Bearer purse_pos_…`) reads its merchant's events.
 #[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])),
     params(EventsQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "Stream: resume after this event (`evt_...`)")),
     responses(
         (status = 200, description = "`text/event-stream` of events, or (long poll) one page of events", body = Page<Event>),
         (status = 400, description = "`last_event_id_unknown` (not one of this owner's events), `limit_invalid`, `wait_invalid`, `query_invalid`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "A `token_*` code", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A `token_*` code, `pos_key_invalid`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such merchant of yours", body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: AuthUser,
+    caller: MerchantCaller,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let owner_id = owner_of(&state, &user, query.merchant.as_deref()).await?;
+    let owner_id = owner_of(&state, &caller, query.merchant.as_deref()).await?;
     let poll = Duration::from_millis(state.config.events.poll_ms);
     if query.is_long_poll() {
         let limit = match query.limit {
@@ -110,33 +111,24 @@ pub async fn events(
         .streaming(sse_stream(reader, keepalive)))
 }
 
-/// Whose events the caller asks for: their own, or a merchant's they own.
+/// Whose events the caller asks for: a user's own, a merchant's its owner names with
+/// `?merchant=`, or (POS key) the key's merchant, whose id `?merchant=` may repeat.
 async fn owner_of(
     state: &AppState,
-    user: &AuthUser,
+    caller: &MerchantCaller,
     merchant: Option<&str>,
 ) -> Result<String, ApiError> {
-    match merchant {
-        None => Ok(user.user_id.clone()),
-        Some(merchant_id) => {
-            if !ids::is_valid(IdKind::Merchant, merchant_id)
-                || !owns_merchant(state, &user.user_id, merchant_id).await?
-            {
+    match (caller, merchant) {
+        (MerchantCaller::Owner(user), None) => Ok(user.user_id.clone()),
+        (caller, Some(merchant_id)) => {
+            if !ids::is_valid(IdKind::Merchant, merchant_id) {
                 return Err(ApiError::not_found("merchant"));
             }
+            state.merchants.authorized(caller, merchant_id).await?;
             Ok(merchant_id.to_owned())
         }
+        (MerchantCaller::Pos(pos), None) => Ok(pos.merchant_id.clone()),
     }
-}
-
-/// Whether `user_id` owns merchant `merchant_id`. Merchants arrive with the payments area;
-/// until then no user owns one.
-async fn owns_merchant(
-    _state: &AppState,
-    _user_id: &str,
-    _merchant_id: &str,
-) -> Result<bool, ApiError> {
-    Ok(false)
 }
 
 /// The position to resume after: 0 for none, the event's own for one of the owner's events, and

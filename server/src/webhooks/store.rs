@@ -136,8 +136,8 @@ pub async fn rotate(
     .bind(previous_expires_at_ms)
     .bind(now_ms)
     .execute(pool)
-    .await)
-    .map(|done| done.rows_affected() == 1)
+    .await
+    .map(|done| done.rows_affected() == 1))
 }
 
 /// Queues one delivery per event (id, seq, created_at_ms) and moves the endpoint's cursor from
@@ -213,8 +213,8 @@ pub async fn claim(
     .bind(lease_until_ms)
     .bind(now_ms)
     .execute(pool)
-    .await)
-    .map(|done| done.rows_affected() == 1)
+    .await
+    .map(|done| done.rows_affected() == 1))
 }
 
 /// The outcome of one attempt: the delivery's new state and the log line, in one transaction.
