@@ -111,11 +111,8 @@ impl AppState {
             events.clone(),
         );
         let webhooks = crate::webhooks::Webhooks::new(db.clone(), events.clone(), &config.webhooks);
-        let webhook_dispatcher = crate::webhooks::dispatcher::start(
-            db.clone(),
-            events.clone(),
-            config.webhooks.clone(),
-        );
+        let webhook_dispatcher =
+            crate::webhooks::dispatcher::start(db.clone(), events.clone(), config.webhooks.clone());
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {

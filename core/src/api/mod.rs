@@ -8,11 +8,11 @@
 //! area shares: the error body ([`Problem`]) and cursor pagination ([`PageQuery`], [`Page`]).
 
 pub mod events;
-pub mod webhooks;
 pub mod identity;
 pub mod ledger;
 pub mod merchants;
 pub mod payments;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 

@@ -17,8 +17,8 @@ use super::Stored;
 use super::live::Reader;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::merchants::MerchantCaller;
 use crate::ids::{self, IdKind};
+use crate::merchants::MerchantCaller;
 
 /// Events read from the store at once by an SSE stream.
 const STREAM_READ_MAX: u32 = 100;

@@ -228,9 +228,9 @@ impl Dispatcher {
             ("succeeded", None)
         } else {
             let next = now + backoff_ms(&self.config, attempt, OsRng.next_u64());
-            let give_up_at = row.event_created_at_ms.saturating_add(
-                i64::try_from(self.config.give_up_after_ms).unwrap_or(i64::MAX),
-            );
+            let give_up_at = row
+                .event_created_at_ms
+                .saturating_add(i64::try_from(self.config.give_up_after_ms).unwrap_or(i64::MAX));
             if endpoint.is_none() || next > give_up_at {
                 ("failed", None)
             } else {
@@ -336,11 +336,20 @@ mod tests {
             retry_max_ms: 60_000,
             ..WebhooksConfig::default()
         };
-        for (attempt, full) in [(1, 1_000), (2, 2_000), (3, 4_000), (7, 60_000), (60, 60_000)] {
+        for (attempt, full) in [
+            (1, 1_000),
+            (2, 2_000),
+            (3, 4_000),
+            (7, 60_000),
+            (60, 60_000),
+        ] {
             for random in [0, 1, 12_345, u64::MAX] {
                 let wait = backoff_ms(&config, attempt, random);
                 let full = i64::try_from(full).unwrap();
-                assert!((full / 2..=full).contains(&wait), "attempt {attempt}: {wait}");
+                assert!(
+                    (full / 2..=full).contains(&wait),
+                    "attempt {attempt}: {wait}"
+                );
             }
         }
         assert_eq!(backoff_ms(&config, 1, 0), 500);

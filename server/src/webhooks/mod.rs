@@ -310,9 +310,24 @@ mod tests {
     fn urls_are_checked_for_form_and_address() {
         let ok = parse_url("https://hooks.example.com/purse?x=1", false).expect("public");
         assert_eq!((ok.host.as_str(), ok.port), ("hooks.example.com", 443));
-        assert_eq!(parse_url("http://203.0.113.9:8080/", false).unwrap_err().code(), "webhook_url_forbidden");
-        for bad in ["ftp://example.com/", "example.com/hook", "http://", "https://u:p@example.com/", "http://exa mple.com/"] {
-            assert_eq!(parse_url(bad, false).unwrap_err().code(), "webhook_url_invalid", "{bad}");
+        assert_eq!(
+            parse_url("http://203.0.113.9:8080/", false)
+                .unwrap_err()
+                .code(),
+            "webhook_url_forbidden"
+        );
+        for bad in [
+            "ftp://example.com/",
+            "example.com/hook",
+            "http://",
+            "https://u:p@example.com/",
+            "http://exa mple.com/",
+        ] {
+            assert_eq!(
+                parse_url(bad, false).unwrap_err().code(),
+                "webhook_url_invalid",
+                "{bad}"
+            );
         }
         for internal in [
             "http://127.0.0.1:9000/",
@@ -325,9 +340,16 @@ mod tests {
             "http://[fd00::1]/",
             "http://[::ffff:127.0.0.1]/",
         ] {
-            assert_eq!(parse_url(internal, false).unwrap_err().code(), "webhook_url_forbidden", "{internal}");
+            assert_eq!(
+                parse_url(internal, false).unwrap_err().code(),
+                "webhook_url_forbidden",
+                "{internal}"
+            );
         }
         assert!(parse_url("http://127.0.0.1:9000/hook", true).is_ok());
-        assert!(parse_url("http://10.1.2.3/", true).is_err(), "the flag allows loopback only");
+        assert!(
+            parse_url("http://10.1.2.3/", true).is_err(),
+            "the flag allows loopback only"
+        );
     }
 }

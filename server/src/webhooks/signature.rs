@@ -21,7 +21,10 @@ pub fn v1(secret: &str, t: i64, body: &[u8]) -> String {
 /// The `Purse-Signature` header value: `t=<t>` then one `v1=` per secret, in the order given
 /// (the current secret first, then the one being rotated out).
 pub fn header(secrets: &[&str], t: i64, body: &[u8]) -> String {
-    assert!(!secrets.is_empty(), "a webhook is signed with at least one secret");
+    assert!(
+        !secrets.is_empty(),
+        "a webhook is signed with at least one secret"
+    );
     let mut value = format!("t={t}");
     for secret in secrets {
         value.push_str(",v1=");
@@ -101,7 +104,10 @@ mod tests {
     #[test]
     fn any_change_breaks_the_signature() {
         let secret = new_secret();
-        assert!(secret.starts_with(SECRET_PREFIX) && secret.len() == 6 + 43, "{secret}");
+        assert!(
+            secret.starts_with(SECRET_PREFIX) && secret.len() == 6 + 43,
+            "{secret}"
+        );
         let good = v1(&secret, 1_700_000_000, b"{}");
         assert_ne!(good, v1(&secret, 1_700_000_001, b"{}"));
         assert_ne!(good, v1(&secret, 1_700_000_000, b"{ }"));

@@ -89,9 +89,8 @@ pub async fn endpoint(db: &Db, merchant_id: &str) -> Result<Option<EndpointRow>,
 
 /// Every endpoint, up to `limit`, for the dispatcher's queueing round.
 pub async fn endpoints(db: &Db, limit: i64) -> Result<Vec<EndpointRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY merchant_id LIMIT $1"
-    );
+    let sql =
+        format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY merchant_id LIMIT $1");
     with_db!(db, pool => sqlx::query_as::<_, EndpointRow>(&sql)
         .bind(limit)
         .fetch_all(pool)

@@ -16,3 +16,4 @@ mod risk;
 mod transfers;
 mod util;
 mod wallets;
+mod webhooks;
