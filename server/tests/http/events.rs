@@ -448,3 +448,65 @@ async fn an_event_published_by_one_process_reaches_a_stream_on_another() {
         drop(second);
     }
 }
+
+#[actix_rt::test]
+async fn merchant_streams_for_the_owner_and_the_pos_key_see_payments() {
+    for backend in BACKENDS {
+        let Some(server) = start(backend, "sse_merchant_scope") else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let shop = crate::merchants::shop(base, "owner@example.com", 1).await;
+        let (ana, ana_wallet) = crate::payments::payer(base, "ana@example.com", 2, "20.00").await;
+        let by_owner = format!("/v1/events?merchant={}", shop.id);
+        let mut owner_stream = open_sse(base, &by_owner, &shop.owner.token, None)
+            .await
+            .unwrap_or_else(|reply| panic!("{backend:?}: {}", reply.text));
+        let mut pos_stream = open_sse(base, "/v1/events", &shop.pos, None)
+            .await
+            .unwrap_or_else(|reply| panic!("{backend:?}: {}", reply.text));
+        let mut payer_stream = open_sse(base, "/v1/events", &ana.token, None)
+            .await
+            .unwrap_or_else(|reply| panic!("{}", reply.text));
+        let payload = crate::payments::qr_payload(base, &shop, &json!({"amount": "3.00"})).await;
+        let paid = crate::payments::pay(
+            base,
+            &ana,
+            &new_key(),
+            &json!({"payload": payload, "wallet": ana_wallet}),
+        )
+        .await
+        .reply;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        for stream in [&mut owner_stream, &mut pos_stream, &mut payer_stream] {
+            let frame = stream
+                .next_event(PATIENCE)
+                .await
+                .expect("payment.succeeded");
+            assert_eq!(
+                frame.event.as_deref(),
+                Some("payment.succeeded"),
+                "{backend:?}"
+            );
+            assert_eq!(frame.json()["data"]["id"], paid.json["id"]);
+        }
+        // The owner's own stream is not the merchant's; another user cannot read the merchant's.
+        let own = get_auth(base, "/v1/events?limit=10", &shop.owner.token).await;
+        assert_eq!(own.json["data"], json!([]), "{}", own.text);
+        let eve = member(base, "eve@example.com", 3).await;
+        let foreign = get_auth(base, &format!("{by_owner}&limit=1"), &eve.token).await;
+        assert_problem(&foreign, 404, "not_found");
+        // A POS key names only its own merchant.
+        let other = crate::merchants::shop(base, "other@example.com", 4).await;
+        let cross = open_sse(
+            base,
+            &format!("/v1/events?merchant={}", other.id),
+            &shop.pos,
+            None,
+        )
+        .await
+        .err()
+        .expect("refused");
+        assert_problem(&cross, 404, "not_found");
+    }
+}
