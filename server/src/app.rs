@@ -156,6 +156,7 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
             .route("/openapi.json", web::get().to(openapi_json))
+            .configure(crate::pos::routes)
             .service(web::scope("/v1").configure(configure_v1));
     }
 }

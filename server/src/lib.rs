@@ -11,6 +11,7 @@
 //! - [`error`]: the one public error, [`error::ApiError`], rendered as `application/problem+json`.
 //! - [`events`]: what happened to a user or merchant, stored in order for SSE and webhooks.
 //! - [`webhooks`]: merchant webhook endpoints, signatures and the dispatcher that delivers events.
+//! - [`pos`]: the web POS page at `/pos` (static, embedded).
 //! - [`ids`]: prefixed random public ids (`usr_`, `wal_`, `txn_`, ...).
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
@@ -40,6 +41,7 @@ pub mod ids;
 pub mod ledger;
 pub mod merchants;
 pub mod payments;
+pub mod pos;
 pub mod risk;
 pub mod transfers;
 pub mod wallets;

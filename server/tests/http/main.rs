@@ -11,6 +11,7 @@ mod ledger;
 mod merchants;
 mod operations;
 mod payments;
+mod pos;
 mod refunds;
 mod risk;
 mod transfers;
