@@ -36,6 +36,16 @@ pub struct AppState {
     pub idempotency: crate::idempotency::Idempotency,
     /// Events for SSE, webhooks and the SDK (`payment.succeeded`, ...).
     pub events: crate::events::Events,
+    /// Merchants, their keys and QR codes.
+    pub merchants: crate::merchants::Merchants,
+    /// Payments to merchants (both QR flows) and refunds.
+    pub payments: crate::payments::Payments,
+    /// Risk rules and their rejections.
+    pub risk: crate::risk::Risk,
+    /// Merchant webhook endpoints, secrets and the delivery log.
+    pub webhooks: crate::webhooks::Webhooks,
+    /// Stops the webhook dispatcher task at shutdown.
+    pub webhook_dispatcher: crate::webhooks::dispatcher::Handle,
     /// The OpenAPI document, rendered once at start.
     openapi_json: Arc<String>,
 }
@@ -84,11 +94,28 @@ impl AppState {
         )
         .await
         .map_err(|err| StartError::Other(format!("starting identity: {err}")))?;
-        let transfers =
-            crate::transfers::Transfers::new(ledger.clone(), identity.clone(), &config.limits);
+        let events = crate::events::Events::new(db.clone());
+        let transfers = crate::transfers::Transfers::new(
+            ledger.clone(),
+            identity.clone(),
+            &config.limits,
+            events.clone(),
+        );
         let idempotency =
             crate::idempotency::Idempotency::start_with_writer(db.clone(), write_gate);
-        let events = crate::events::Events::new(db.clone());
+        let merchants = crate::merchants::Merchants::new(db.clone(), ledger.clone());
+        let risk = crate::risk::Risk::new(&config.risk, db.clone());
+        let payments = crate::payments::Payments::new(
+            db.clone(),
+            ledger.clone(),
+            identity.clone(),
+            merchants.clone(),
+            risk.clone(),
+            events.clone(),
+        );
+        let webhooks = crate::webhooks::Webhooks::new(db.clone(), events.clone(), &config.webhooks);
+        let webhook_dispatcher =
+            crate::webhooks::dispatcher::start(db.clone(), events.clone(), config.webhooks.clone());
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
@@ -100,6 +127,11 @@ impl AppState {
             transfers,
             idempotency,
             events,
+            merchants,
+            payments,
+            risk,
+            webhooks,
+            webhook_dispatcher,
             openapi_json: Arc::new(openapi_json),
         })
     }
@@ -107,6 +139,8 @@ impl AppState {
     /// Stops the actors after the HTTP server drained (queued transfers still commit), then
     /// closes the pool.
     pub async fn shutdown(&self) {
+        let dispatcher_wait = Duration::from_millis(self.config.webhooks.timeout_ms + 1_000);
+        self.webhook_dispatcher.shutdown(dispatcher_wait).await;
         self.ledger.shutdown().await;
         // Bounded like every ledger step: `close` waits for every checked-out connection, and a
         // connection held by a future dropped on a stopped thread (a wallet actor's balance read
@@ -133,6 +167,7 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
             .route("/openapi.json", web::get().to(openapi_json))
+            .configure(crate::pos::routes)
             .service(web::scope("/v1").configure(configure_v1));
     }
 }
@@ -143,6 +178,11 @@ fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ledger::http::routes);
     cfg.configure(crate::wallets::http::routes);
     cfg.configure(crate::transfers::http::routes);
+    cfg.configure(crate::merchants::http::routes);
+    cfg.configure(crate::payments::http::routes);
+    cfg.configure(crate::risk::http::routes);
+    cfg.configure(crate::events::http::routes);
+    cfg.configure(crate::webhooks::http::routes);
 }
 
 /// A running HTTP server.

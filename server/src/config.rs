@@ -71,6 +71,18 @@ pub const ENV_VARS: &[&str] = &[
     "PURSE_IDENTITY_HASHING_CONCURRENT_MAX",
     "PURSE_IDENTITY_NONCE_BATCH_MAX",
     "PURSE_IDENTITY_NONCE_QUEUE_MAX",
+    "PURSE_EVENTS_POLL_MS",
+    "PURSE_EVENTS_KEEPALIVE_MS",
+    "PURSE_WEBHOOKS_ALLOW_LOOPBACK",
+    "PURSE_WEBHOOKS_RETRY_BASE_MS",
+    "PURSE_WEBHOOKS_RETRY_MAX_MS",
+    "PURSE_WEBHOOKS_GIVE_UP_AFTER_MS",
+    "PURSE_WEBHOOKS_TIMEOUT_MS",
+    "PURSE_RISK_TRANSACTION_MAX",
+    "PURSE_RISK_DAILY_MAX",
+    "PURSE_RISK_VELOCITY_PER_MINUTE",
+    "PURSE_RISK_NEW_DEVICE_COOLDOWN_S",
+    "PURSE_RISK_NEW_DEVICE_AMOUNT_MAX",
 ];
 
 #[derive(Clone, Deserialize)]
@@ -104,6 +116,40 @@ pub struct Config {
     pub wallets: WalletConfig,
     pub limits: LimitsConfig,
     pub identity: crate::identity::IdentityConfig,
+    pub risk: RiskConfig,
+    pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Live events (`GET /v1/events`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How often an open stream or long poll re-reads the store, for events that another server
+    /// process published (this process wakes its readers at once).
+    pub poll_ms: u64,
+    /// An idle SSE stream sends a comment this often, so proxies keep it open and a dead client
+    /// is noticed.
+    pub keepalive_ms: u64,
+}
+
+/// Merchant webhooks: where deliveries may go and how failures are retried.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow webhook URLs on loopback addresses (`localhost`, `127.0.0.0/8`, `::1`). Off by
+    /// default so that a merchant cannot make the server call itself; tests switch it on.
+    pub allow_loopback: bool,
+    /// The first retry waits about this long; each further one doubles it (with jitter).
+    pub retry_base_ms: u64,
+    /// The longest wait between two attempts.
+    pub retry_max_ms: u64,
+    /// A delivery still failing this long after its event is marked failed and no longer retried.
+    pub give_up_after_ms: u64,
+    /// One delivery attempt (connect, send, answer) may take this long.
+    pub timeout_ms: u64,
+    /// How often the dispatcher looks for due deliveries and new events when nothing woke it.
+    pub poll_ms: u64,
 }
 
 /// The ledger writer (group commit).
@@ -139,6 +185,36 @@ pub struct LimitsConfig {
     pub transfer_max: Option<rust_decimal::Decimal>,
     /// Largest sum of one user's P2P transfers per currency in a UTC day.
     pub daily_max: Option<rust_decimal::Decimal>,
+}
+
+/// Risk rules for payments to merchants and charges of pay codes (server/src/risk). Amounts are
+/// decimal numbers in the payment's currency (`"10000.00"`); each rule refuses with its own code.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Largest single payment or charge (`risk_amount_limit`).
+    pub transaction_max: rust_decimal::Decimal,
+    /// Largest sum of one user's payments and charges per currency in a UTC day
+    /// (`risk_daily_limit`).
+    pub daily_max: rust_decimal::Decimal,
+    /// Most payments and charges per device in any 60 seconds (`risk_velocity`).
+    pub velocity_per_minute: u32,
+    /// How long a newly registered device counts as new (`risk_new_device`).
+    pub new_device_cooldown_s: u64,
+    /// Largest payment or charge from a device that is still new.
+    pub new_device_amount_max: rust_decimal::Decimal,
+}
+
+impl Default for RiskConfig {
+    fn default() -> RiskConfig {
+        RiskConfig {
+            transaction_max: rust_decimal::Decimal::from(10_000),
+            daily_max: rust_decimal::Decimal::from(50_000),
+            velocity_per_minute: 30,
+            new_device_cooldown_s: 24 * 60 * 60,
+            new_device_amount_max: rust_decimal::Decimal::from(1_000),
+        }
+    }
 }
 
 /// SQLite durability in WAL mode.
@@ -179,6 +255,31 @@ impl Default for Config {
             wallets: WalletConfig::default(),
             limits: LimitsConfig::default(),
             identity: crate::identity::IdentityConfig::default(),
+            risk: RiskConfig::default(),
+            events: EventsConfig::default(),
+            webhooks: WebhooksConfig::default(),
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> EventsConfig {
+        EventsConfig {
+            poll_ms: 1_000,
+            keepalive_ms: 15_000,
+        }
+    }
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> WebhooksConfig {
+        WebhooksConfig {
+            allow_loopback: false,
+            retry_base_ms: 30_000,
+            retry_max_ms: 3_600_000,
+            give_up_after_ms: 24 * 3_600_000,
+            timeout_ms: 10_000,
+            poll_ms: 1_000,
         }
     }
 }
@@ -368,6 +469,58 @@ impl Config {
             "PURSE_IDENTITY_NONCE_QUEUE_MAX",
             &mut identity.nonce_queue_max,
         )?;
+        set(
+            get,
+            "PURSE_RISK_TRANSACTION_MAX",
+            &mut self.risk.transaction_max,
+        )?;
+        set(get, "PURSE_RISK_DAILY_MAX", &mut self.risk.daily_max)?;
+        set(
+            get,
+            "PURSE_RISK_VELOCITY_PER_MINUTE",
+            &mut self.risk.velocity_per_minute,
+        )?;
+        set(
+            get,
+            "PURSE_RISK_NEW_DEVICE_COOLDOWN_S",
+            &mut self.risk.new_device_cooldown_s,
+        )?;
+        set(
+            get,
+            "PURSE_RISK_NEW_DEVICE_AMOUNT_MAX",
+            &mut self.risk.new_device_amount_max,
+        )?;
+        set(get, "PURSE_EVENTS_POLL_MS", &mut self.events.poll_ms)?;
+        set(
+            get,
+            "PURSE_EVENTS_KEEPALIVE_MS",
+            &mut self.events.keepalive_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_ALLOW_LOOPBACK",
+            &mut self.webhooks.allow_loopback,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_RETRY_BASE_MS",
+            &mut self.webhooks.retry_base_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_RETRY_MAX_MS",
+            &mut self.webhooks.retry_max_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_GIVE_UP_AFTER_MS",
+            &mut self.webhooks.give_up_after_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_TIMEOUT_MS",
+            &mut self.webhooks.timeout_ms,
+        )?;
         Ok(())
     }
 
@@ -414,6 +567,20 @@ impl Config {
         }
         if self.wallets.idle_timeout_ms == 0 {
             return invalid("wallets.idle_timeout_ms must be at least 1");
+        }
+        if self.events.poll_ms == 0 || self.events.keepalive_ms == 0 {
+            return invalid("events.poll_ms and events.keepalive_ms must be at least 1");
+        }
+        let hooks = &self.webhooks;
+        if hooks.retry_base_ms == 0
+            || hooks.retry_max_ms < hooks.retry_base_ms
+            || hooks.timeout_ms == 0
+            || hooks.poll_ms == 0
+        {
+            return invalid(
+                "webhooks: retry_base_ms, timeout_ms and poll_ms must be at least 1, \
+                 and retry_max_ms at least retry_base_ms",
+            );
         }
         if self.db_pool_max == 0 {
             return invalid("db_pool_max must be at least 1");
@@ -481,6 +648,9 @@ impl fmt::Debug for Config {
             .field("wallets", &self.wallets)
             .field("limits", &self.limits)
             .field("identity", &self.identity)
+            .field("risk", &self.risk)
+            .field("events", &self.events)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }

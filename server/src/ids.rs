@@ -40,8 +40,16 @@ pub enum IdKind {
     Event,
     /// Audit events of operator actions.
     Audit,
+    /// POS API keys of merchants.
+    ApiKey,
+    /// QR codes a merchant had the server make.
+    Qr,
+    /// Risk-rule rejections.
+    RiskRejection,
     /// Refresh-token families and other server-internal records that still want an opaque id.
     Session,
+    /// Lines of a merchant's webhook delivery log.
+    WebhookAttempt,
 }
 
 impl IdKind {
@@ -58,7 +66,11 @@ impl IdKind {
             IdKind::Refund => "rfd_",
             IdKind::Event => "evt_",
             IdKind::Audit => "aud_",
+            IdKind::ApiKey => "key_",
+            IdKind::Qr => "qr_",
+            IdKind::RiskRejection => "rsk_",
             IdKind::Session => "ses_",
+            IdKind::WebhookAttempt => "wha_",
         }
     }
 }

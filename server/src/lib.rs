@@ -10,6 +10,8 @@
 //! - [`db`]: the SQLite / PostgreSQL pool, embedded migrations, how one code base serves both.
 //! - [`error`]: the one public error, [`error::ApiError`], rendered as `application/problem+json`.
 //! - [`events`]: what happened to a user or merchant, stored in order for SSE and webhooks.
+//! - [`webhooks`]: merchant webhook endpoints, signatures and the dispatcher that delivers events.
+//! - [`pos`]: the web POS page at `/pos` (static, embedded).
 //! - [`ids`]: prefixed random public ids (`usr_`, `wal_`, `txn_`, ...).
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
@@ -18,6 +20,9 @@
 //! - [`transfers`]: P2P transfers and their limits.
 //! - [`idempotency`]: `Idempotency-Key` replay, 409 and 422 for POSTs that create or move.
 //! - [`operations`]: operator actions (freeze, unfreeze, reverse) and their audit trail.
+//! - [`merchants`]: merchants, their signing keys, POS API keys and signed QR codes.
+//! - [`payments`]: payments to merchants (both QR flows) and refunds.
+//! - [`risk`]: risk rules for payments and charges, and their rejections.
 //! - [`cli`]: the `purse` sub-commands.
 //! - [`bench`]: the load generators behind `purse bench` (loopback targets only).
 //!
@@ -36,8 +41,13 @@ pub mod identity;
 pub mod ids;
 pub mod ledger;
 pub mod operations;
+pub mod merchants;
+pub mod payments;
+pub mod pos;
+pub mod risk;
 pub mod transfers;
 pub mod wallets;
+pub mod webhooks;
 
 pub mod metrics;
 pub mod openapi;

@@ -10,6 +10,9 @@
 pub mod events;
 pub mod identity;
 pub mod ledger;
+pub mod merchants;
+pub mod payments;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 

@@ -2,12 +2,20 @@
 //! SQLite (a temporary directory) and on PostgreSQL (a database with a random name per test).
 //! One binary with one module per topic and a shared `util`.
 
+mod charges;
 mod concurrency;
+mod events;
 mod idempotency;
 mod identity;
 mod ledger;
+mod merchants;
 mod operations;
 mod operator;
+mod payments;
+mod pos;
+mod refunds;
+mod risk;
 mod transfers;
 mod util;
 mod wallets;
+mod webhooks;
