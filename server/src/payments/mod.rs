@@ -612,7 +612,7 @@ impl Payments {
             .await?
             .ok_or(PaymentError::NotFound("payment"))?;
         let allowed = match caller {
-            MerchantCaller::Owner(user) => {
+            MerchantCaller::User(user) => {
                 user.user_id == row.payer_id || user.user_id == merchant.owner_id
             }
             MerchantCaller::Pos(pos) => pos.merchant_id == merchant.id,
@@ -977,7 +977,7 @@ impl Payments {
             .await?
             .ok_or(PaymentError::NotFound("refund"))?;
         let is_payer =
-            matches!(caller, MerchantCaller::Owner(user) if user.user_id == payable.payer_id);
+            matches!(caller, MerchantCaller::User(user) if user.user_id == payable.payer_id);
         if !is_payer {
             self.merchants
                 .authorized(caller, &row.merchant_id)

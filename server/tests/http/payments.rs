@@ -183,6 +183,31 @@ async fn merchant_presented_flow_from_the_png() {
             history.text
         );
 
+        // The merchant sees its balance and history (owner or POS key), nobody else does.
+        let wallet_path = format!("/v1/merchants/{}/wallet", shop.id);
+        let wallet = bearer_call(base, "GET", &wallet_path, &shop.pos, None, None).await;
+        assert_eq!(wallet.status, 200, "{}", wallet.text);
+        assert_eq!(wallet.json["id"], shop.wallet.as_str());
+        assert_eq!(wallet.json["balance"], "12.50");
+        assert_eq!(
+            get_auth(base, &wallet_path, &shop.owner.token).await.json,
+            wallet.json
+        );
+        assert_problem(
+            &get_auth(base, &wallet_path, &eve.token).await,
+            404,
+            "not_found",
+        );
+        let incoming = get_auth(
+            base,
+            &format!("{wallet_path}/transactions"),
+            &shop.owner.token,
+        )
+        .await;
+        assert_eq!(incoming.json["data"][0]["id"], paid.json["transfer_id"]);
+        assert_eq!(incoming.json["data"][0]["direction"], "credit");
+        assert_eq!(incoming.json["data"][0]["memo"], id.as_str());
+
         // Events for the payer and the merchant.
         let state_db = server.db().open().await;
         let events = purse_server::events::Events::new(state_db.clone());
