@@ -521,3 +521,102 @@ async fn every_payment_refusal_has_its_code() {
         assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
     }
 }
+
+#[actix_rt::test]
+async fn two_processes_pay_once_charge_once_and_cap_refunds() {
+    for backend in BACKENDS {
+        let Some(server) = start(backend, "two_processes_payments") else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let mut db = crate::util::TestDb::new(backend, "two_processes_payments_second")
+            .expect("the backend was reachable a moment ago");
+        db.config = server.db().config.clone();
+        let second = crate::util::TestServer::start_on(db, "two_processes_payments_second")
+            .expect("second server");
+        let other = second.base.as_str();
+        let shop = shop(base, "shop@example.com", 1).await;
+        let (bo, bo_wallet) = payer(base, "bo@example.com", 2, "100.00").await;
+        let (cy, cy_wallet) = payer(base, "cy@example.com", 3, "100.00").await;
+
+        // A dynamic code paid at once through both processes: exactly one payment.
+        for round in 0..3 {
+            let code = qr_payload(base, &shop, &json!({"amount": "2.00"})).await;
+            let (kb, kc) = (new_key(), new_key());
+            let body_b = json!({"payload": code, "wallet": bo_wallet});
+            let body_c = json!({"payload": code, "wallet": cy_wallet});
+            let (b, c) = tokio::join!(pay(base, &bo, &kb, &body_b), pay(other, &cy, &kc, &body_c));
+            let statuses = [b.reply.status, c.reply.status];
+            assert!(
+                statuses.contains(&201) && statuses.contains(&409),
+                "{backend:?} round {round}: {} / {}",
+                b.reply.text,
+                c.reply.text
+            );
+        }
+        // A pay code charged at once through both processes: exactly one charge.
+        for counter in 1..=3u32 {
+            let code = crate::charges::paycode_of(&bo.phone.secret, counter, 0, None);
+            let body = crate::charges::charge_body(&code, "1.00");
+            let (k1, k2) = (new_key(), new_key());
+            let (a, b) = tokio::join!(
+                bearer_call(
+                    base,
+                    "POST",
+                    "/v1/charges",
+                    &shop.pos,
+                    Some(&k1),
+                    Some(&body)
+                ),
+                bearer_call(
+                    other,
+                    "POST",
+                    "/v1/charges",
+                    &shop.pos,
+                    Some(&k2),
+                    Some(&body)
+                )
+            );
+            let statuses = [a.status, b.status];
+            assert!(
+                statuses.contains(&201) && statuses.contains(&409),
+                "{} / {}",
+                a.text,
+                b.text
+            );
+        }
+        // Refunds of one payment through both processes never pass it.
+        let code = qr_payload(base, &shop, &json!({"amount": "10.00"})).await;
+        let paid = pay(
+            base,
+            &bo,
+            &new_key(),
+            &json!({"payload": code, "wallet": bo_wallet}),
+        )
+        .await
+        .reply;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        let body = json!({"payment": paid.json["id"], "amount": "3.00"});
+        let keys: Vec<String> = (0..8).map(|_| new_key()).collect();
+        let replies = futures_util::future::join_all(keys.iter().enumerate().map(|(i, key)| {
+            let at = if i % 2 == 0 { base } else { other };
+            bearer_call(at, "POST", "/v1/refunds", &shop.pos, Some(key), Some(&body))
+        }))
+        .await;
+        assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 3);
+        assert_eq!(
+            replies
+                .iter()
+                .filter(|r| r.json["code"] == "refund_exceeds_payment")
+                .count(),
+            5
+        );
+        // Money conserved: 6 + 3 + 10 - 9 paid in, all of it out of the two payers.
+        let bo_left: rust_decimal::Decimal = balance(base, &bo, &bo_wallet).await.parse().unwrap();
+        let cy_left: rust_decimal::Decimal = balance(other, &cy, &cy_wallet).await.parse().unwrap();
+        assert_eq!(bo_left + cy_left, rust_decimal::Decimal::new(19_000, 2));
+        drop(second);
+        let out = server.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    }
+}
