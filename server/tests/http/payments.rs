@@ -410,6 +410,22 @@ async fn every_payment_refusal_has_its_code() {
         let reply = pay(base, &bo, &new_key(), &body(&forged)).await.reply;
         assert_problem(&reply, 422, "qr_signature_invalid");
 
+        // A Purse code without a signature proves nothing.
+        let unsigned = merchant_code::encode_unsigned(&NewMerchantCode {
+            merchant_id: &shop.id,
+            merchant_name: "Blue Bottle",
+            city: "Oakland",
+            country: "US",
+            mcc: "5814",
+            currency: Currency::from_code("USD").unwrap(),
+            kind: CodeKind::Static {
+                expires_at_unix: None,
+            },
+        })
+        .expect("unsigned code");
+        let reply = pay(base, &bo, &new_key(), &body(&unsigned)).await.reply;
+        assert_problem(&reply, 422, "qr_signature_invalid");
+
         // A till key: its codes pay; expired ones do not; once revoked none do.
         let till = SecretKey::from_bytes(&[9; 32]);
         let keys_path = format!("/v1/merchants/{}/keys", shop.id);
