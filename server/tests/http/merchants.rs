@@ -424,3 +424,60 @@ async fn qr_codes_static_and_dynamic() {
         }
     }
 }
+
+#[actix_rt::test]
+async fn openapi_documents_every_merchant_and_payment_route() {
+    let Some(server) =
+        crate::util::TestServer::start(crate::util::Backend::Sqlite, "openapi_merchant_routes")
+    else {
+        return;
+    };
+    let doc = crate::util::get(&server.url("/openapi.json")).await;
+    assert_eq!(doc.status, 200);
+    for (path, methods) in [
+        ("/v1/merchants", &["post", "get"][..]),
+        ("/v1/merchants/{merchant_id}", &["get"]),
+        ("/v1/merchants/{merchant_id}/deactivate", &["post"]),
+        ("/v1/merchants/{merchant_id}/activate", &["post"]),
+        ("/v1/merchants/{merchant_id}/wallet", &["get"]),
+        ("/v1/merchants/{merchant_id}/wallet/transactions", &["get"]),
+        ("/v1/merchants/{merchant_id}/keys", &["post", "get"]),
+        ("/v1/merchants/{merchant_id}/keys/{key_id}", &["delete"]),
+        ("/v1/merchants/{merchant_id}/api-keys", &["post", "get"]),
+        ("/v1/merchants/{merchant_id}/api-keys/{key_id}", &["delete"]),
+        ("/v1/merchants/{merchant_id}/qr", &["post"]),
+        ("/v1/payments", &["post"]),
+        ("/v1/payments/{payment_id}", &["get"]),
+        ("/v1/charges", &["post"]),
+        ("/v1/charges/{charge_id}", &["get"]),
+        ("/v1/refunds", &["post"]),
+        ("/v1/refunds/{refund_id}", &["get"]),
+        ("/v1/admin/risk-rejections", &["get"]),
+    ] {
+        for method in methods {
+            assert!(
+                doc.json["paths"][path][method].is_object(),
+                "{method} {path} documented"
+            );
+        }
+    }
+    for scheme in ["bearer", "pos_key", "admin_token"] {
+        assert!(
+            doc.json["components"]["securitySchemes"][scheme].is_object(),
+            "{scheme}"
+        );
+    }
+    for schema in [
+        "Merchant",
+        "MerchantQr",
+        "Payment",
+        "Charge",
+        "Refund",
+        "RiskRejection",
+    ] {
+        assert!(
+            doc.json["components"]["schemas"][schema].is_object(),
+            "{schema}"
+        );
+    }
+}
