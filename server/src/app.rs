@@ -105,6 +105,15 @@ impl AppState {
             risk.clone(),
             events.clone(),
         );
+        // Refunds a crash cut off between reservation and transfer: completed in the background.
+        let recovering = payments.clone();
+        tokio::spawn(async move {
+            match recovering.recover_pending_refunds().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(refunds = n, "pending refunds recovered"),
+                Err(err) => tracing::warn!(error = %err, "recovering pending refunds failed"),
+            }
+        });
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {

@@ -25,8 +25,9 @@
 //! refunded_minor + a <= amount_minor` (plus a `CHECK` in the schema), in the transaction that
 //! inserts the pending refund; then the money moves under `refund:<refund id>`; a definite
 //! failure gives the reservation back. A crash between the two leaves a pending refund whose
-//! amount stays reserved (never over-refunded); retrying with the same Idempotency-Key posts the
-//! transfer under the same reference and completes it.
+//! amount stays reserved (never over-refunded); retrying with the same Idempotency-Key, or the
+//! next start ([`Payments::recover_pending_refunds`]), posts the transfer under the same
+//! reference and completes it.
 
 pub mod http;
 pub mod store;
@@ -59,6 +60,10 @@ pub const PAYLOAD_CHARS_MAX: usize = 512;
 pub const CHARGE_REFERENCE_CHARS_MAX: usize = 64;
 /// Longest refund reason, in characters.
 pub const REASON_CHARS_MAX: usize = 280;
+/// A pending refund older than this is taken as cut off by a crash and completed at start.
+pub const REFUND_RECOVERY_AGE_MS: i64 = 60_000;
+/// Pending refunds completed per start.
+pub const REFUND_RECOVERY_BATCH_MAX: i64 = 1000;
 /// Devices added to the pay code key id index per lookup miss.
 const KEY_ID_BACKFILL_MAX: i64 = 1000;
 
@@ -952,6 +957,39 @@ impl Payments {
         )
         .await;
         Ok(refund)
+    }
+
+    /// Completes refunds left pending by a crash between their reservation and their transfer
+    /// (older than [`REFUND_RECOVERY_AGE_MS`], so none still in flight): each is posted under its
+    /// own reference (a replay if it had moved) or released. Run once at start; safe to run in
+    /// several processes at once (the ledger reference and the pending → failed step are
+    /// conditional). Answers how many it completed or released.
+    pub async fn recover_pending_refunds(&self) -> Result<usize, PaymentError> {
+        let cutoff = now_ms() - REFUND_RECOVERY_AGE_MS;
+        let stale =
+            store::stale_pending_refunds(&self.db, cutoff, REFUND_RECOVERY_BATCH_MAX).await?;
+        let mut done = 0;
+        for row in stale {
+            let table = if row.payment_id.starts_with(IdKind::Charge.prefix()) {
+                Table::Charges
+            } else {
+                Table::Payments
+            };
+            let Some(payable) = self.payable(table, &row.payment_id).await? else {
+                continue;
+            };
+            let Some(merchant) = self.merchants.row(&row.merchant_id).await? else {
+                continue;
+            };
+            let id = row.id.clone();
+            match self.finish_refund(&merchant, &payable, row).await {
+                Ok(_) => done += 1,
+                Err(err) => {
+                    tracing::warn!(refund_id = %id, error = %err, "pending refund not completed");
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// A refund for its merchant's owner or POS keys, or the payer.

@@ -269,8 +269,58 @@ async fn a_refund_cut_off_by_a_crash_completes_on_retry() {
         assert_eq!(balance(base, &bo, &bo_wallet).await, "3.00");
         let read = get_auth(base, &format!("/v1/payments/{payment}"), &bo.token).await;
         assert_eq!(read.json["refunded_amount"], "3.00");
+
+        // Without a retry, the next start completes it: a second process starting on the
+        // database finds the stale pending refund and posts it.
+        let rfd2 = "rfd_000000000000000000000002";
+        let db = server.db().open().await;
+        with_db!(&db, pool => {
+            sqlx::query("UPDATE payments SET refunded_minor = refunded_minor + 200 WHERE id = $1")
+                .bind(&payment)
+                .execute(pool)
+                .await
+                .expect("reserve");
+            sqlx::query(
+                "INSERT INTO refunds (id, payment_id, merchant_id, idempotency_key, amount_minor, \
+                 currency, status, created_at_ms) VALUES ($1, $2, $3, $4, 200, 'USD', 'pending', 1)",
+            )
+            .bind(rfd2)
+            .bind(&payment)
+            .bind(&shop.id)
+            .bind(format!("{}:{}", shop.owner.user_id, new_key()))
+            .execute(pool)
+            .await
+            .expect("pending refund");
+        });
+        db.close().await;
+        let mut second_db = crate::util::TestDb::new(backend, "refund_crash_retry_second")
+            .expect("the backend was reachable a moment ago");
+        second_db.config = server.db().config.clone();
+        let second = crate::util::TestServer::start_on(second_db, "refund_crash_retry_second")
+            .expect("second server");
+        let mut recovered = String::new();
+        for _ in 0..100 {
+            recovered = balance(&second.base, &bo, &bo_wallet).await;
+            if recovered == "5.00" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            recovered, "5.00",
+            "{backend:?}: the pending refund was completed at start"
+        );
+        let read = get_auth(
+            &second.base,
+            &format!("/v1/refunds/{rfd2}"),
+            &shop.owner.token,
+        )
+        .await;
+        assert_eq!(read.json["status"], "succeeded", "{}", read.text);
+        drop(second);
+
         let rest = refund(base, &shop.pos, &new_key(), &json!({"payment": payment})).await;
-        assert_eq!(rest.json["amount"], "7.00", "{}", rest.text);
+        assert_eq!(rest.json["amount"], "5.00", "{}", rest.text);
         assert_eq!(balance(base, &bo, &bo_wallet).await, "10.00");
         let out = server.purse(&["ledger", "verify"]);
         assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
