@@ -105,9 +105,14 @@ impl AppState {
             risk.clone(),
             events.clone(),
         );
-        // Refunds a crash cut off between reservation and transfer: completed in the background.
+        // Payments, charges and refunds a crash cut off half-way: completed in the background.
         let recovering = payments.clone();
         tokio::spawn(async move {
+            match recovering.recover_pending_payments().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(payments = n, "pending payments and charges settled"),
+                Err(err) => tracing::warn!(error = %err, "settling pending payments failed"),
+            }
             match recovering.recover_pending_refunds().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(refunds = n, "pending refunds recovered"),

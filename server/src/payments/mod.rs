@@ -959,6 +959,91 @@ impl Payments {
         Ok(refund)
     }
 
+    /// Marks payments and charges `succeeded` whose money moved but whose row a crash left
+    /// pending (the ledger holds their transfer under its reference, with the row's id as memo),
+    /// and publishes their events. Rows without a transfer stay pending: a retry with the same
+    /// Idempotency-Key still completes them. Run once at start. Answers how many it settled.
+    pub async fn recover_pending_payments(&self) -> Result<usize, PaymentError> {
+        let cutoff = now_ms() - REFUND_RECOVERY_AGE_MS;
+        let mut settled = 0;
+        for row in
+            store::stale_pending_payments(&self.db, cutoff, REFUND_RECOVERY_BATCH_MAX).await?
+        {
+            let Some(merchant) = self.merchants.row(&row.merchant_id).await? else {
+                continue;
+            };
+            let references = [
+                format!("pay:{}", row.id),
+                format!(
+                    "qr:{}:{}",
+                    row.merchant_id,
+                    row.reference.clone().unwrap_or_default()
+                ),
+            ];
+            for reference in references {
+                let found =
+                    crate::ledger::store::transfer_by_reference(&self.db, &reference).await?;
+                let Some(transfer) = found.filter(|t| t.memo.as_deref() == Some(row.id.as_str()))
+                else {
+                    continue;
+                };
+                store::settle(
+                    &self.db,
+                    Table::Payments,
+                    &row.id,
+                    "succeeded",
+                    Some(&transfer.id),
+                )
+                .await?;
+                let mut done = row.clone();
+                done.status = "succeeded".to_owned();
+                done.transfer_id = Some(transfer.id);
+                let payment = payment_view(&done, &merchant.name)?;
+                self.publish(
+                    &done.payer_id,
+                    &merchant.id,
+                    EventType::PaymentSucceeded,
+                    format!("payment:{}", payment.id),
+                    serde_json::to_value(&payment).unwrap_or_default(),
+                )
+                .await;
+                settled += 1;
+                break;
+            }
+        }
+        for row in store::stale_pending_charges(&self.db, cutoff, REFUND_RECOVERY_BATCH_MAX).await?
+        {
+            let reference = format!("paycode:{}:{}", row.device_id, row.counter);
+            let found = crate::ledger::store::transfer_by_reference(&self.db, &reference).await?;
+            let Some(transfer) = found.filter(|t| t.memo.as_deref() == Some(row.id.as_str()))
+            else {
+                continue;
+            };
+            store::settle(
+                &self.db,
+                Table::Charges,
+                &row.id,
+                "succeeded",
+                Some(&transfer.id),
+            )
+            .await?;
+            let mut done = row;
+            done.status = "succeeded".to_owned();
+            done.transfer_id = Some(transfer.id);
+            let charge = charge_view(&done)?;
+            self.publish(
+                &done.payer_id,
+                &done.merchant_id,
+                EventType::PaymentSucceeded,
+                format!("charge:{}", charge.id),
+                serde_json::to_value(&charge).unwrap_or_default(),
+            )
+            .await;
+            settled += 1;
+        }
+        Ok(settled)
+    }
+
     /// Completes refunds left pending by a crash between their reservation and their transfer
     /// (older than [`REFUND_RECOVERY_AGE_MS`], so none still in flight): each is posted under its
     /// own reference (a replay if it had moved) or released. Run once at start; safe to run in

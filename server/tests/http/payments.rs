@@ -636,3 +636,111 @@ async fn two_processes_pay_once_charge_once_and_cap_refunds() {
         assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
     }
 }
+
+#[actix_rt::test]
+async fn payments_whose_money_moved_before_a_crash_are_settled_at_start() {
+    use purse_server::with_db;
+    for backend in BACKENDS {
+        let Some(server) = start(backend, "payments_settled_at_start") else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let shop = shop(base, "shop@example.com", 1).await;
+        let (bo, bo_wallet) = payer(base, "bo@example.com", 2, "10.00").await;
+        let code = qr_payload(base, &shop, &json!({"amount": "2.00"})).await;
+        let paid = pay(
+            base,
+            &bo,
+            &new_key(),
+            &json!({"payload": code, "wallet": bo_wallet}),
+        )
+        .await
+        .reply;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        let paycode = crate::charges::paycode_of(&bo.phone.secret, 1, 0, None);
+        let charged = crate::charges::charge(
+            base,
+            &shop,
+            &new_key(),
+            &crate::charges::charge_body(&paycode, "1.00"),
+        )
+        .await;
+        assert_eq!(charged.status, 201, "{}", charged.text);
+        let (pay_id, chg_id) = (
+            paid.json["id"].as_str().unwrap(),
+            charged.json["id"].as_str().unwrap(),
+        );
+        // What a crash between the ledger's commit and the row's update leaves: money moved, the
+        // rows still pending.
+        let db = server.db().open().await;
+        with_db!(&db, pool => {
+            for (table, id) in [("payments", pay_id), ("charges", chg_id)] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET status = 'pending', transfer_id = NULL, created_at_ms = 1 \
+                     WHERE id = $1"
+                ))
+                .bind(id)
+                .execute(pool)
+                .await
+                .expect("unsettle");
+            }
+        });
+        db.close().await;
+        let pay_path = format!("/v1/payments/{pay_id}");
+        assert_problem(
+            &get_auth(base, &pay_path, &bo.token).await,
+            404,
+            "not_found",
+        );
+
+        let mut second_db = crate::util::TestDb::new(backend, "payments_settled_at_start_second")
+            .expect("the backend was reachable a moment ago");
+        second_db.config = server.db().config.clone();
+        let second =
+            crate::util::TestServer::start_on(second_db, "payments_settled_at_start_second")
+                .expect("second server");
+        let mut read = get_auth(&second.base, &pay_path, &bo.token).await;
+        for _ in 0..100 {
+            if read.status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            read = get_auth(&second.base, &pay_path, &bo.token).await;
+        }
+        // The same payment and transfer (created_at_ms is the one the test aged).
+        let mut expected = paid.json.clone();
+        expected["created_at_ms"] = json!(1);
+        assert_eq!(read.json, expected, "{backend:?}");
+        let mut receipt = bearer_call(
+            &second.base,
+            "GET",
+            &format!("/v1/charges/{chg_id}"),
+            &shop.pos,
+            None,
+            None,
+        )
+        .await;
+        for _ in 0..100 {
+            if receipt.status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            receipt = bearer_call(
+                &second.base,
+                "GET",
+                &format!("/v1/charges/{chg_id}"),
+                &shop.pos,
+                None,
+                None,
+            )
+            .await;
+        }
+        let mut expected = charged.json.clone();
+        expected["created_at_ms"] = json!(1);
+        assert_eq!(receipt.json, expected);
+        assert_eq!(balance(base, &bo, &bo_wallet).await, "7.00");
+        drop(second);
+        let out = server.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    }
+}
