@@ -116,6 +116,20 @@ impl AppState {
         let webhooks = crate::webhooks::Webhooks::new(db.clone(), events.clone(), &config.webhooks);
         let webhook_dispatcher =
             crate::webhooks::dispatcher::start(db.clone(), events.clone(), config.webhooks.clone());
+        // Payments, charges and refunds a crash cut off half-way: completed in the background.
+        let recovering = payments.clone();
+        tokio::spawn(async move {
+            match recovering.recover_pending_payments().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(payments = n, "pending payments and charges settled"),
+                Err(err) => tracing::warn!(error = %err, "settling pending payments failed"),
+            }
+            match recovering.recover_pending_refunds().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(refunds = n, "pending refunds recovered"),
+                Err(err) => tracing::warn!(error = %err, "recovering pending refunds failed"),
+            }
+        });
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {

@@ -729,6 +729,32 @@ mod tests {
     }
 
     #[test]
+    fn risk_rules_from_file_then_env() {
+        let mut config =
+            Config::from_toml("[risk]\ntransaction_max = \"250.00\"\nvelocity_per_minute = 5\n")
+                .expect("valid toml");
+        assert_eq!(
+            config.risk.transaction_max,
+            rust_decimal::Decimal::new(25_000, 2)
+        );
+        assert_eq!(config.risk.velocity_per_minute, 5);
+        assert_eq!(config.risk.daily_max, RiskConfig::default().daily_max);
+        config
+            .apply_env(|name| match name {
+                "PURSE_RISK_DAILY_MAX" => Some("75.5".to_owned()),
+                "PURSE_RISK_NEW_DEVICE_COOLDOWN_S" => Some("60".to_owned()),
+                _ => None,
+            })
+            .expect("valid env");
+        assert_eq!(config.risk.daily_max, rust_decimal::Decimal::new(755, 1));
+        assert_eq!(config.risk.new_device_cooldown_s, 60);
+        let err = Config::default().apply_env(|name| {
+            (name == "PURSE_RISK_VELOCITY_PER_MINUTE").then(|| "fast".to_owned())
+        });
+        assert!(err.is_err());
+    }
+
+    #[test]
     fn zero_config_is_sqlite_under_data() {
         let config = Config::default();
         config.validate().expect("defaults are valid");

@@ -3,11 +3,12 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use purse_core::api::Problem;
+use purse_core::api::ledger::{Wallet, WalletTransaction};
 use purse_core::api::merchants::{
     ApiKey, CreateApiKeyRequest, CreateMerchantKeyRequest, CreateMerchantRequest, CreateQrRequest,
     Merchant, MerchantKey, MerchantKeyDirectory, MerchantQr,
 };
+use purse_core::api::{Page, PageQuery, Problem};
 use utoipa::OpenApi;
 
 use super::{MerchantCaller, NewMerchant, QrSpec};
@@ -23,6 +24,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/merchants", web::post().to(create_merchant))
         .route("/merchants", web::get().to(list_merchants))
         .route("/merchants/{merchant_id}", web::get().to(get_merchant))
+        .route(
+            "/merchants/{merchant_id}/wallet",
+            web::get().to(merchant_wallet),
+        )
+        .route(
+            "/merchants/{merchant_id}/wallet/transactions",
+            web::get().to(merchant_wallet_transactions),
+        )
         .route(
             "/merchants/{merchant_id}/deactivate",
             web::post().to(deactivate_merchant),
@@ -89,16 +98,57 @@ pub async fn create_merchant(
     }
 }
 
-/// Your merchants, newest first (at most 100).
+/// Your merchants, newest first, cursor-paginated.
 #[utoipa::path(get, path = "/v1/merchants", tag = "merchants", security(("bearer" = [])),
+    params(PageQuery),
     responses(
-        (status = 200, description = "Your merchants", body = [Merchant]),
+        (status = 200, description = "Your merchants", body = Page<Merchant>),
+        (status = 400, description = "`limit_invalid`, `starting_after_invalid`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A `token_*` code", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_merchants(
     state: web::Data<AppState>,
     user: AuthUser,
-) -> Result<web::Json<Vec<Merchant>>, ApiError> {
-    Ok(web::Json(state.merchants.list(&user.user_id).await?))
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Page<Merchant>>, ApiError> {
+    Ok(web::Json(
+        state.merchants.list(&user.user_id, &query).await?,
+    ))
+}
+
+/// The merchant's wallet and balance (owner or POS key).
+#[utoipa::path(get, path = "/v1/merchants/{merchant_id}/wallet", tag = "merchants", security(("bearer" = []), ("pos_key" = [])),
+    params(("merchant_id" = String, Path, description = "`mer_...`")),
+    responses(
+        (status = 200, description = "The wallet", body = Wallet),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json")))]
+pub async fn merchant_wallet(
+    state: web::Data<AppState>,
+    caller: MerchantCaller,
+    path: web::Path<String>,
+) -> Result<web::Json<Wallet>, ApiError> {
+    Ok(web::Json(state.merchants.wallet(&caller, &path).await?))
+}
+
+/// The merchant wallet's transfers (payments in, refunds out), newest first, cursor-paginated
+/// (owner or POS key).
+#[utoipa::path(get, path = "/v1/merchants/{merchant_id}/wallet/transactions", tag = "merchants", security(("bearer" = []), ("pos_key" = [])),
+    params(("merchant_id" = String, Path, description = "`mer_...`"), PageQuery),
+    responses(
+        (status = 200, description = "One page of the history", body = Page<WalletTransaction>),
+        (status = 400, description = "`limit_invalid`, `starting_after_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json")))]
+pub async fn merchant_wallet_transactions(
+    state: web::Data<AppState>,
+    caller: MerchantCaller,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Page<WalletTransaction>>, ApiError> {
+    Ok(web::Json(
+        state
+            .merchants
+            .wallet_history(&caller, &path, &query)
+            .await?,
+    ))
 }
 
 /// One of your merchants; anyone else's is a 404.
@@ -240,13 +290,13 @@ pub async fn create_api_key(
 #[utoipa::path(get, path = "/v1/merchants/{merchant_id}/api-keys", tag = "merchants", security(("bearer" = [])),
     params(("merchant_id" = String, Path, description = "`mer_...`")),
     responses(
-        (status = 200, description = "The keys", body = [ApiKey]),
+        (status = 200, description = "The newest 100 keys", body = Page<ApiKey>),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_api_keys(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<String>,
-) -> Result<web::Json<Vec<ApiKey>>, ApiError> {
+) -> Result<web::Json<Page<ApiKey>>, ApiError> {
     Ok(web::Json(
         state.merchants.api_keys(&user.user_id, &path).await?,
     ))
@@ -282,7 +332,7 @@ pub async fn revoke_api_key(
     params(("merchant_id" = String, Path, description = "`mer_...`")),
     responses(
         (status = 201, description = "The code, as text, SVG and PNG", body = MerchantQr),
-        (status = 400, description = "`amount_invalid`, `amount_too_precise`, `reference_invalid`, `expires_in_s_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`amount_malformed`, `amount_too_precise`, `amount_not_positive`, `amount_too_large`, `reference_invalid`, `expires_in_s_invalid`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`reference_in_use`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`merchant_inactive`", body = Problem, content_type = "application/problem+json")))]
@@ -300,7 +350,8 @@ pub async fn create_qr(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create_merchant, list_merchants, get_merchant, deactivate_merchant, activate_merchant,
+    paths(create_merchant, list_merchants, get_merchant, merchant_wallet,
+        merchant_wallet_transactions, deactivate_merchant, activate_merchant,
         create_key, key_directory, revoke_key, create_api_key, list_api_keys, revoke_api_key,
         create_qr),
     components(schemas(CreateMerchantRequest, Merchant, CreateMerchantKeyRequest, MerchantKey,

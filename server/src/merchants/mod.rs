@@ -17,10 +17,12 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, web};
+use purse_core::api::ledger::{Wallet, WalletTransaction};
 use purse_core::api::merchants::{
     ApiKey, CreateApiKeyRequest, CreateMerchantKeyRequest, CreateMerchantRequest, CreateQrRequest,
     Merchant, MerchantKey, MerchantKeyDirectory, MerchantQr,
 };
+use purse_core::api::{Page, PageQuery};
 use purse_core::keys::{PublicKey, SecretKey};
 use purse_core::merchant_code::{self, CodeKind, MerchantCodeError, NewMerchantCode};
 use purse_core::money::{self, Amount, Currency, MoneyError};
@@ -33,14 +35,15 @@ use crate::error::ApiError;
 use crate::identity::{AuthUser, IdentityError};
 use crate::ids::{self, IdKind};
 use crate::ledger::{Ledger, LedgerError, now_ms};
+use crate::wallets::{self, WalletError};
 use store::{ApiKeyRow, KeyRow, MerchantRow, QrRow};
 
 /// The prefix of every POS API key secret.
 pub const POS_SECRET_PREFIX: &str = "purse_pos_";
 /// Longest POS key name, in characters.
 pub const API_KEY_NAME_CHARS_MAX: usize = 64;
-/// Most merchants one `GET /v1/merchants` lists.
-pub const MERCHANTS_LIST_MAX: i64 = 100;
+/// Most POS keys `GET /v1/merchants/{id}/api-keys` lists (newest first).
+pub const API_KEYS_LIST_MAX: i64 = 100;
 /// A dynamic code's expiry when the request names none.
 pub const DYNAMIC_EXPIRY_S_DEFAULT: u64 = 15 * 60;
 /// Longest expiry of a code: a year.
@@ -82,6 +85,8 @@ pub enum MerchantError {
     Storage(String),
     #[error(transparent)]
     Ledger(LedgerError),
+    #[error(transparent)]
+    Wallet(WalletError),
 }
 
 impl MerchantError {
@@ -100,6 +105,7 @@ impl MerchantError {
             MerchantError::NotFound | MerchantError::KeyNotFound => "not_found",
             MerchantError::Storage(_) => "storage_error",
             MerchantError::Ledger(err) => err.code(),
+            MerchantError::Wallet(err) => err.code(),
         }
     }
 }
@@ -137,6 +143,7 @@ impl From<MerchantError> for ApiError {
                 ApiError::internal(format_args!("merchants: {message}"))
             }
             MerchantError::Ledger(err) => err.into(),
+            MerchantError::Wallet(err) => err.into(),
         }
     }
 }
@@ -153,7 +160,8 @@ pub struct PosKey {
 /// Who calls a merchant route that says "owner or POS".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MerchantCaller {
-    Owner(AuthUser),
+    /// A user's access token: the merchant's owner, or (where a route allows) a payer.
+    User(AuthUser),
     Pos(PosKey),
 }
 
@@ -161,7 +169,7 @@ impl MerchantCaller {
     /// The idempotency owner of this caller's keys: the user, or the POS key.
     pub fn idempotency_owner(&self) -> &str {
         match self {
-            MerchantCaller::Owner(user) => &user.user_id,
+            MerchantCaller::User(user) => &user.user_id,
             MerchantCaller::Pos(pos) => &pos.api_key_id,
         }
     }
@@ -212,7 +220,7 @@ impl FromRequest for MerchantCaller {
             Box::pin(async move { Ok(MerchantCaller::Pos(pos.await?)) })
         } else {
             let user = AuthUser::from_request(req, payload);
-            Box::pin(async move { Ok(MerchantCaller::Owner(user.await?)) })
+            Box::pin(async move { Ok(MerchantCaller::User(user.await?)) })
         }
     }
 }
@@ -416,12 +424,55 @@ impl Merchants {
         Ok(merchant_view(&row))
     }
 
-    pub async fn list(&self, owner_id: &str) -> Result<Vec<Merchant>, MerchantError> {
-        Ok(store::merchants_of(&self.db, owner_id, MERCHANTS_LIST_MAX)
-            .await?
-            .iter()
-            .map(merchant_view)
-            .collect())
+    /// A page of `owner_id`'s merchants, newest first.
+    pub async fn list(
+        &self,
+        owner_id: &str,
+        page: &PageQuery,
+    ) -> Result<Page<Merchant>, MerchantError> {
+        let limit = page
+            .limit_checked()
+            .ok_or(MerchantError::Wallet(WalletError::LimitInvalid))?;
+        let before = match page.starting_after.as_deref() {
+            None => None,
+            Some(id) => match self.row(id).await?.filter(|m| m.owner_id == owner_id) {
+                Some(row) => Some((row.created_at_ms, row.id)),
+                None => return Err(MerchantError::Wallet(WalletError::CursorInvalid)),
+            },
+        };
+        let mut rows =
+            store::merchants_of(&self.db, owner_id, before, i64::from(limit) + 1).await?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok(Page {
+            data: rows.iter().map(merchant_view).collect(),
+            has_more,
+        })
+    }
+
+    /// The merchant's wallet and balance (owner or POS).
+    pub async fn wallet(
+        &self,
+        caller: &MerchantCaller,
+        merchant_id: &str,
+    ) -> Result<Wallet, MerchantError> {
+        let merchant = self.authorized(caller, merchant_id).await?;
+        wallets::get(&self.ledger, &merchant.id, &merchant.wallet_id)
+            .await
+            .map_err(MerchantError::Wallet)
+    }
+
+    /// A page of the merchant wallet's transfers, newest first (owner or POS).
+    pub async fn wallet_history(
+        &self,
+        caller: &MerchantCaller,
+        merchant_id: &str,
+        page: &PageQuery,
+    ) -> Result<Page<WalletTransaction>, MerchantError> {
+        let merchant = self.authorized(caller, merchant_id).await?;
+        wallets::history(&self.ledger, &merchant.id, &merchant.wallet_id, page)
+            .await
+            .map_err(MerchantError::Wallet)
     }
 
     /// The merchant row by id, whoever owns it (for payments, which check what they need).
@@ -443,7 +494,7 @@ impl Merchants {
             .await?
             .ok_or(MerchantError::NotFound)?;
         let allowed = match caller {
-            MerchantCaller::Owner(user) => row.owner_id == user.user_id,
+            MerchantCaller::User(user) => row.owner_id == user.user_id,
             MerchantCaller::Pos(pos) => pos.merchant_id == row.id,
         };
         if allowed {
@@ -607,17 +658,20 @@ impl Merchants {
         Ok(api_key_view(&row, Some(secret)))
     }
 
+    /// The newest [`API_KEYS_LIST_MAX`] POS keys of a merchant.
     pub async fn api_keys(
         &self,
         owner_id: &str,
         merchant_id: &str,
-    ) -> Result<Vec<ApiKey>, MerchantError> {
+    ) -> Result<Page<ApiKey>, MerchantError> {
         let merchant = self.owned(owner_id, merchant_id).await?;
-        Ok(store::api_keys_of(&self.db, &merchant.id)
-            .await?
-            .iter()
-            .map(|row| api_key_view(row, None))
-            .collect())
+        let mut rows = store::api_keys_of(&self.db, &merchant.id, API_KEYS_LIST_MAX + 1).await?;
+        let has_more = rows.len() as i64 > API_KEYS_LIST_MAX;
+        rows.truncate(API_KEYS_LIST_MAX as usize);
+        Ok(Page {
+            data: rows.iter().map(|row| api_key_view(row, None)).collect(),
+            has_more,
+        })
     }
 
     pub async fn revoke_api_key(

@@ -90,18 +90,24 @@ pub async fn merchant(db: &Db, id: &str) -> Result<Option<MerchantRow>, sqlx::Er
     with_db!(db, pool => sqlx::query_as::<_, MerchantRow>(&sql).bind(id).fetch_optional(pool).await)
 }
 
-/// The merchants of `owner_id`, newest first, at most `limit`.
+/// The merchants of `owner_id`, newest first, older than `before` (created_at_ms, id) if given,
+/// at most `limit`.
 pub async fn merchants_of(
     db: &Db,
     owner_id: &str,
+    before: Option<(i64, String)>,
     limit: i64,
 ) -> Result<Vec<MerchantRow>, sqlx::Error> {
+    let (before_ms, before_id) = before.unwrap_or((i64::MAX, String::new()));
     let sql = format!(
         "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE owner_id = $1 \
-         ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+         AND (created_at_ms < $2 OR (created_at_ms = $2 AND id < $3) OR $3 = '') \
+         ORDER BY created_at_ms DESC, id DESC LIMIT $4"
     );
     with_db!(db, pool => sqlx::query_as::<_, MerchantRow>(&sql)
         .bind(owner_id)
+        .bind(before_ms)
+        .bind(before_id)
         .bind(limit)
         .fetch_all(pool)
         .await)
@@ -184,12 +190,20 @@ pub async fn insert_api_key(
     .map(|_| ()))
 }
 
-pub async fn api_keys_of(db: &Db, merchant_id: &str) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+pub async fn api_keys_of(
+    db: &Db,
+    merchant_id: &str,
+    limit: i64,
+) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {API_KEY_COLUMNS} FROM merchant_api_keys WHERE merchant_id = $1 \
-         ORDER BY created_at_ms DESC, id DESC"
+         ORDER BY created_at_ms DESC, id DESC LIMIT $2"
     );
-    with_db!(db, pool => sqlx::query_as::<_, ApiKeyRow>(&sql).bind(merchant_id).fetch_all(pool).await)
+    with_db!(db, pool => sqlx::query_as::<_, ApiKeyRow>(&sql)
+        .bind(merchant_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
 }
 
 /// The unrevoked API key whose secret hashes to `secret_hash`.

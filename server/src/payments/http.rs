@@ -43,7 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ),
     responses(
         (status = 201, description = "The payment", body = Payment),
-        (status = 400, description = "`qr_invalid`, `amount_required`, `amount_invalid`, `amount_too_precise`, `idempotency_key_missing`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`qr_invalid`, `amount_required`, `amount_malformed`, `amount_not_positive`, `amount_too_precise`, `idempotency_key_missing`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A `token_*` or `signature_*` code", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "`insufficient_funds`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: the wallet is not yours", body = Problem, content_type = "application/problem+json"),
@@ -88,7 +88,7 @@ pub async fn get_payment(
     params(("Idempotency-Key" = String, Header, description = "Required")),
     responses(
         (status = 201, description = "The charge (receipt)", body = Charge),
-        (status = 400, description = "`paycode_invalid` (malformed), `amount_invalid`, `currency_unknown`, `reference_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`paycode_invalid` (malformed), `amount_malformed`, `amount_not_positive`, `currency_unknown`, `reference_invalid`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`pos_key_invalid`, `token_missing`", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "`insufficient_funds`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`device_revoked`", body = Problem, content_type = "application/problem+json"),
@@ -133,7 +133,7 @@ pub async fn get_charge(
     params(("Idempotency-Key" = String, Header, description = "Required")),
     responses(
         (status = 201, description = "The refund", body = Refund),
-        (status = 400, description = "`payment_invalid`, `amount_invalid`, `reason_invalid`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`payment_invalid`, `amount_malformed`, `amount_not_positive`, `reason_invalid`", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "`insufficient_funds`: the merchant wallet cannot cover it", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`refund_exceeds_payment`", body = Problem, content_type = "application/problem+json")))]

@@ -25,8 +25,9 @@
 //! refunded_minor + a <= amount_minor` (plus a `CHECK` in the schema), in the transaction that
 //! inserts the pending refund; then the money moves under `refund:<refund id>`; a definite
 //! failure gives the reservation back. A crash between the two leaves a pending refund whose
-//! amount stays reserved (never over-refunded); retrying with the same Idempotency-Key posts the
-//! transfer under the same reference and completes it.
+//! amount stays reserved (never over-refunded); retrying with the same Idempotency-Key, or the
+//! next start ([`Payments::recover_pending_refunds`]), posts the transfer under the same
+//! reference and completes it.
 
 pub mod http;
 pub mod store;
@@ -59,6 +60,10 @@ pub const PAYLOAD_CHARS_MAX: usize = 512;
 pub const CHARGE_REFERENCE_CHARS_MAX: usize = 64;
 /// Longest refund reason, in characters.
 pub const REASON_CHARS_MAX: usize = 280;
+/// A pending refund older than this is taken as cut off by a crash and completed at start.
+pub const REFUND_RECOVERY_AGE_MS: i64 = 60_000;
+/// Pending refunds completed per start.
+pub const REFUND_RECOVERY_BATCH_MAX: i64 = 1000;
 /// Devices added to the pay code key id index per lookup miss.
 const KEY_ID_BACKFILL_MAX: i64 = 1000;
 
@@ -612,7 +617,7 @@ impl Payments {
             .await?
             .ok_or(PaymentError::NotFound("payment"))?;
         let allowed = match caller {
-            MerchantCaller::Owner(user) => {
+            MerchantCaller::User(user) => {
                 user.user_id == row.payer_id || user.user_id == merchant.owner_id
             }
             MerchantCaller::Pos(pos) => pos.merchant_id == merchant.id,
@@ -954,6 +959,124 @@ impl Payments {
         Ok(refund)
     }
 
+    /// Marks payments and charges `succeeded` whose money moved but whose row a crash left
+    /// pending (the ledger holds their transfer under its reference, with the row's id as memo),
+    /// and publishes their events. Rows without a transfer stay pending: a retry with the same
+    /// Idempotency-Key still completes them. Run once at start. Answers how many it settled.
+    pub async fn recover_pending_payments(&self) -> Result<usize, PaymentError> {
+        let cutoff = now_ms() - REFUND_RECOVERY_AGE_MS;
+        let mut settled = 0;
+        for row in
+            store::stale_pending_payments(&self.db, cutoff, REFUND_RECOVERY_BATCH_MAX).await?
+        {
+            let Some(merchant) = self.merchants.row(&row.merchant_id).await? else {
+                continue;
+            };
+            let references = [
+                format!("pay:{}", row.id),
+                format!(
+                    "qr:{}:{}",
+                    row.merchant_id,
+                    row.reference.clone().unwrap_or_default()
+                ),
+            ];
+            for reference in references {
+                let found =
+                    crate::ledger::store::transfer_by_reference(&self.db, &reference).await?;
+                let Some(transfer) = found.filter(|t| t.memo.as_deref() == Some(row.id.as_str()))
+                else {
+                    continue;
+                };
+                store::settle(
+                    &self.db,
+                    Table::Payments,
+                    &row.id,
+                    "succeeded",
+                    Some(&transfer.id),
+                )
+                .await?;
+                let mut done = row.clone();
+                done.status = "succeeded".to_owned();
+                done.transfer_id = Some(transfer.id);
+                let payment = payment_view(&done, &merchant.name)?;
+                self.publish(
+                    &done.payer_id,
+                    &merchant.id,
+                    EventType::PaymentSucceeded,
+                    format!("payment:{}", payment.id),
+                    serde_json::to_value(&payment).unwrap_or_default(),
+                )
+                .await;
+                settled += 1;
+                break;
+            }
+        }
+        for row in store::stale_pending_charges(&self.db, cutoff, REFUND_RECOVERY_BATCH_MAX).await?
+        {
+            let reference = format!("paycode:{}:{}", row.device_id, row.counter);
+            let found = crate::ledger::store::transfer_by_reference(&self.db, &reference).await?;
+            let Some(transfer) = found.filter(|t| t.memo.as_deref() == Some(row.id.as_str()))
+            else {
+                continue;
+            };
+            store::settle(
+                &self.db,
+                Table::Charges,
+                &row.id,
+                "succeeded",
+                Some(&transfer.id),
+            )
+            .await?;
+            let mut done = row;
+            done.status = "succeeded".to_owned();
+            done.transfer_id = Some(transfer.id);
+            let charge = charge_view(&done)?;
+            self.publish(
+                &done.payer_id,
+                &done.merchant_id,
+                EventType::PaymentSucceeded,
+                format!("charge:{}", charge.id),
+                serde_json::to_value(&charge).unwrap_or_default(),
+            )
+            .await;
+            settled += 1;
+        }
+        Ok(settled)
+    }
+
+    /// Completes refunds left pending by a crash between their reservation and their transfer
+    /// (older than [`REFUND_RECOVERY_AGE_MS`], so none still in flight): each is posted under its
+    /// own reference (a replay if it had moved) or released. Run once at start; safe to run in
+    /// several processes at once (the ledger reference and the pending → failed step are
+    /// conditional). Answers how many it completed or released.
+    pub async fn recover_pending_refunds(&self) -> Result<usize, PaymentError> {
+        let cutoff = now_ms() - REFUND_RECOVERY_AGE_MS;
+        let stale =
+            store::stale_pending_refunds(&self.db, cutoff, REFUND_RECOVERY_BATCH_MAX).await?;
+        let mut done = 0;
+        for row in stale {
+            let table = if row.payment_id.starts_with(IdKind::Charge.prefix()) {
+                Table::Charges
+            } else {
+                Table::Payments
+            };
+            let Some(payable) = self.payable(table, &row.payment_id).await? else {
+                continue;
+            };
+            let Some(merchant) = self.merchants.row(&row.merchant_id).await? else {
+                continue;
+            };
+            let id = row.id.clone();
+            match self.finish_refund(&merchant, &payable, row).await {
+                Ok(_) => done += 1,
+                Err(err) => {
+                    tracing::warn!(refund_id = %id, error = %err, "pending refund not completed");
+                }
+            }
+        }
+        Ok(done)
+    }
+
     /// A refund for its merchant's owner or POS keys, or the payer.
     pub async fn get_refund(
         &self,
@@ -977,7 +1100,7 @@ impl Payments {
             .await?
             .ok_or(PaymentError::NotFound("refund"))?;
         let is_payer =
-            matches!(caller, MerchantCaller::Owner(user) if user.user_id == payable.payer_id);
+            matches!(caller, MerchantCaller::User(user) if user.user_id == payable.payer_id);
         if !is_payer {
             self.merchants
                 .authorized(caller, &row.merchant_id)

@@ -398,3 +398,54 @@ pub async fn payment_by_key(
         .fetch_optional(pool)
         .await)
 }
+
+/// Refunds still pending that were created before `before_ms`, oldest first, at most `limit`.
+pub async fn stale_pending_refunds(
+    db: &Db,
+    before_ms: i64,
+    limit: i64,
+) -> Result<Vec<RefundRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'pending' AND created_at_ms < $1 \
+         ORDER BY created_at_ms LIMIT $2"
+    );
+    with_db!(db, pool => sqlx::query_as::<_, RefundRow>(&sql)
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+}
+
+/// Payments still pending that were created before `before_ms`, oldest first, at most `limit`.
+pub async fn stale_pending_payments(
+    db: &Db,
+    before_ms: i64,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'pending' AND created_at_ms < $1 \
+         ORDER BY created_at_ms LIMIT $2"
+    );
+    with_db!(db, pool => sqlx::query_as::<_, PaymentRow>(&sql)
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+}
+
+/// Charges still pending that were created before `before_ms`, oldest first, at most `limit`.
+pub async fn stale_pending_charges(
+    db: &Db,
+    before_ms: i64,
+    limit: i64,
+) -> Result<Vec<ChargeRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {CHARGE_COLUMNS} FROM charges WHERE status = 'pending' AND created_at_ms < $1 \
+         ORDER BY created_at_ms LIMIT $2"
+    );
+    with_db!(db, pool => sqlx::query_as::<_, ChargeRow>(&sql)
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+}

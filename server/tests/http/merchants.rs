@@ -119,7 +119,14 @@ async fn merchant_profile_wallet_validation_and_privacy() {
         assert_eq!(got.status, 200, "{backend:?}: {}", got.text);
         assert_eq!(got.json, merchant);
         let list = get_auth(base, "/v1/merchants", &ana.token).await;
-        assert_eq!(list.json.as_array().map(Vec::len), Some(1), "{}", list.text);
+        assert_eq!(
+            list.json["data"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            list.text
+        );
+        assert_eq!(list.json["data"][0], merchant);
+        assert_eq!(list.json["has_more"], false);
         // Someone else's merchant is a 404 like a missing one, and not in their list.
         let other = get_auth(base, &format!("/v1/merchants/{id}"), &eve.token).await;
         assert_problem(&other, 404, "not_found");
@@ -131,7 +138,7 @@ async fn merchant_profile_wallet_validation_and_privacy() {
         .await;
         assert_problem(&missing, 404, "not_found");
         let list = get_auth(base, "/v1/merchants", &eve.token).await;
-        assert_eq!(list.json, json!([]));
+        assert_eq!(list.json, json!({"data": [], "has_more": false}));
         // The wallet is not the owner's: it belongs to the mer_ id.
         let wallet = merchant["wallet_id"].as_str().unwrap();
         let wallet_reply = get_auth(base, &format!("/v1/wallets/{wallet}"), &ana.token).await;
@@ -159,7 +166,7 @@ async fn merchant_profile_wallet_validation_and_privacy() {
         }
         let list = get_auth(base, "/v1/merchants", &ana.token).await;
         assert_eq!(
-            list.json.as_array().map(Vec::len),
+            list.json["data"].as_array().map(Vec::len),
             Some(1),
             "nothing created"
         );
@@ -187,6 +194,21 @@ async fn merchant_profile_wallet_validation_and_privacy() {
         .await;
         assert_eq!(first.reply.status, 201);
         assert_eq!(first.reply.json, again.reply.json);
+        // Pagination: two merchants now, one per page.
+        let page = get_auth(base, "/v1/merchants?limit=1", &ana.token).await;
+        assert_eq!(page.json["data"][0], first.reply.json);
+        assert_eq!(page.json["has_more"], true);
+        let next = get_auth(
+            base,
+            &format!(
+                "/v1/merchants?limit=1&starting_after={}",
+                first.reply.json["id"].as_str().unwrap()
+            ),
+            &ana.token,
+        )
+        .await;
+        assert_eq!(next.json["data"][0], merchant);
+        assert_eq!(next.json["has_more"], false);
 
         // Deactivation: visible on the profile, codes refused.
         let off = post_auth(
@@ -291,8 +313,12 @@ async fn merchant_keys_directory_and_pos_api_keys() {
         let api_key_id = created.json["id"].as_str().unwrap().to_owned();
         assert!(api_key_id.starts_with("key_"));
         let listed = get_auth(base, &api_path, &ana.token).await;
-        assert_eq!(listed.json.as_array().map(Vec::len), Some(1));
-        assert!(listed.json[0].get("secret").is_none(), "{}", listed.text);
+        assert_eq!(listed.json["data"].as_array().map(Vec::len), Some(1));
+        assert!(
+            listed.json["data"][0].get("secret").is_none(),
+            "{}",
+            listed.text
+        );
         assert!(!listed.text.contains(&secret));
         let empty = post_auth(base, &api_path, &ana.token, &json!({"name": ""})).await;
         assert_problem(&empty, 400, "api_key_name_invalid");
@@ -396,5 +422,62 @@ async fn qr_codes_static_and_dynamic() {
             let reply = make_qr(base, &shop.pos, &shop.id, &body).await;
             assert_problem(&reply, 400, code);
         }
+    }
+}
+
+#[actix_rt::test]
+async fn openapi_documents_every_merchant_and_payment_route() {
+    let Some(server) =
+        crate::util::TestServer::start(crate::util::Backend::Sqlite, "openapi_merchant_routes")
+    else {
+        return;
+    };
+    let doc = crate::util::get(&server.url("/openapi.json")).await;
+    assert_eq!(doc.status, 200);
+    for (path, methods) in [
+        ("/v1/merchants", &["post", "get"][..]),
+        ("/v1/merchants/{merchant_id}", &["get"]),
+        ("/v1/merchants/{merchant_id}/deactivate", &["post"]),
+        ("/v1/merchants/{merchant_id}/activate", &["post"]),
+        ("/v1/merchants/{merchant_id}/wallet", &["get"]),
+        ("/v1/merchants/{merchant_id}/wallet/transactions", &["get"]),
+        ("/v1/merchants/{merchant_id}/keys", &["post", "get"]),
+        ("/v1/merchants/{merchant_id}/keys/{key_id}", &["delete"]),
+        ("/v1/merchants/{merchant_id}/api-keys", &["post", "get"]),
+        ("/v1/merchants/{merchant_id}/api-keys/{key_id}", &["delete"]),
+        ("/v1/merchants/{merchant_id}/qr", &["post"]),
+        ("/v1/payments", &["post"]),
+        ("/v1/payments/{payment_id}", &["get"]),
+        ("/v1/charges", &["post"]),
+        ("/v1/charges/{charge_id}", &["get"]),
+        ("/v1/refunds", &["post"]),
+        ("/v1/refunds/{refund_id}", &["get"]),
+        ("/v1/admin/risk-rejections", &["get"]),
+    ] {
+        for method in methods {
+            assert!(
+                doc.json["paths"][path][method].is_object(),
+                "{method} {path} documented"
+            );
+        }
+    }
+    for scheme in ["bearer", "pos_key", "admin_token"] {
+        assert!(
+            doc.json["components"]["securitySchemes"][scheme].is_object(),
+            "{scheme}"
+        );
+    }
+    for schema in [
+        "Merchant",
+        "MerchantQr",
+        "Payment",
+        "Charge",
+        "Refund",
+        "RiskRejection",
+    ] {
+        assert!(
+            doc.json["components"]["schemas"][schema].is_object(),
+            "{schema}"
+        );
     }
 }

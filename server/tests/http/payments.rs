@@ -183,6 +183,31 @@ async fn merchant_presented_flow_from_the_png() {
             history.text
         );
 
+        // The merchant sees its balance and history (owner or POS key), nobody else does.
+        let wallet_path = format!("/v1/merchants/{}/wallet", shop.id);
+        let wallet = bearer_call(base, "GET", &wallet_path, &shop.pos, None, None).await;
+        assert_eq!(wallet.status, 200, "{}", wallet.text);
+        assert_eq!(wallet.json["id"], shop.wallet.as_str());
+        assert_eq!(wallet.json["balance"], "12.50");
+        assert_eq!(
+            get_auth(base, &wallet_path, &shop.owner.token).await.json,
+            wallet.json
+        );
+        assert_problem(
+            &get_auth(base, &wallet_path, &eve.token).await,
+            404,
+            "not_found",
+        );
+        let incoming = get_auth(
+            base,
+            &format!("{wallet_path}/transactions"),
+            &shop.owner.token,
+        )
+        .await;
+        assert_eq!(incoming.json["data"][0]["id"], paid.json["transfer_id"]);
+        assert_eq!(incoming.json["data"][0]["direction"], "credit");
+        assert_eq!(incoming.json["data"][0]["memo"], id.as_str());
+
         // Events for the payer and the merchant.
         let state_db = server.db().open().await;
         let events = purse_server::events::Events::new(state_db.clone());
@@ -385,6 +410,22 @@ async fn every_payment_refusal_has_its_code() {
         let reply = pay(base, &bo, &new_key(), &body(&forged)).await.reply;
         assert_problem(&reply, 422, "qr_signature_invalid");
 
+        // A Purse code without a signature proves nothing.
+        let unsigned = merchant_code::encode_unsigned(&NewMerchantCode {
+            merchant_id: &shop.id,
+            merchant_name: "Blue Bottle",
+            city: "Oakland",
+            country: "US",
+            mcc: "5814",
+            currency: Currency::from_code("USD").unwrap(),
+            kind: CodeKind::Static {
+                expires_at_unix: None,
+            },
+        })
+        .expect("unsigned code");
+        let reply = pay(base, &bo, &new_key(), &body(&unsigned)).await.reply;
+        assert_problem(&reply, 422, "qr_signature_invalid");
+
         // A till key: its codes pay; expired ones do not; once revoked none do.
         let till = SecretKey::from_bytes(&[9; 32]);
         let keys_path = format!("/v1/merchants/{}/keys", shop.id);
@@ -492,6 +533,213 @@ async fn every_payment_refusal_has_its_code() {
 
         // Nothing moved but the one good payment.
         assert_eq!(balance(base, &bo, &bo_wallet).await, "4.00");
+        let out = server.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    }
+}
+
+#[actix_rt::test]
+async fn two_processes_pay_once_charge_once_and_cap_refunds() {
+    for backend in BACKENDS {
+        let Some(server) = start(backend, "two_processes_payments") else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let mut db = crate::util::TestDb::new(backend, "two_processes_payments_second")
+            .expect("the backend was reachable a moment ago");
+        db.config = server.db().config.clone();
+        let second = crate::util::TestServer::start_on(db, "two_processes_payments_second")
+            .expect("second server");
+        let other = second.base.as_str();
+        let shop = shop(base, "shop@example.com", 1).await;
+        let (bo, bo_wallet) = payer(base, "bo@example.com", 2, "100.00").await;
+        let (cy, cy_wallet) = payer(base, "cy@example.com", 3, "100.00").await;
+
+        // A dynamic code paid at once through both processes: exactly one payment.
+        for round in 0..3 {
+            let code = qr_payload(base, &shop, &json!({"amount": "2.00"})).await;
+            let (kb, kc) = (new_key(), new_key());
+            let body_b = json!({"payload": code, "wallet": bo_wallet});
+            let body_c = json!({"payload": code, "wallet": cy_wallet});
+            let (b, c) = tokio::join!(pay(base, &bo, &kb, &body_b), pay(other, &cy, &kc, &body_c));
+            let statuses = [b.reply.status, c.reply.status];
+            assert!(
+                statuses.contains(&201) && statuses.contains(&409),
+                "{backend:?} round {round}: {} / {}",
+                b.reply.text,
+                c.reply.text
+            );
+        }
+        // A pay code charged at once through both processes: exactly one charge.
+        for counter in 1..=3u32 {
+            let code = crate::charges::paycode_of(&bo.phone.secret, counter, 0, None);
+            let body = crate::charges::charge_body(&code, "1.00");
+            let (k1, k2) = (new_key(), new_key());
+            let (a, b) = tokio::join!(
+                bearer_call(
+                    base,
+                    "POST",
+                    "/v1/charges",
+                    &shop.pos,
+                    Some(&k1),
+                    Some(&body)
+                ),
+                bearer_call(
+                    other,
+                    "POST",
+                    "/v1/charges",
+                    &shop.pos,
+                    Some(&k2),
+                    Some(&body)
+                )
+            );
+            let statuses = [a.status, b.status];
+            assert!(
+                statuses.contains(&201) && statuses.contains(&409),
+                "{} / {}",
+                a.text,
+                b.text
+            );
+        }
+        // Refunds of one payment through both processes never pass it.
+        let code = qr_payload(base, &shop, &json!({"amount": "10.00"})).await;
+        let paid = pay(
+            base,
+            &bo,
+            &new_key(),
+            &json!({"payload": code, "wallet": bo_wallet}),
+        )
+        .await
+        .reply;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        let body = json!({"payment": paid.json["id"], "amount": "3.00"});
+        let keys: Vec<String> = (0..8).map(|_| new_key()).collect();
+        let replies = futures_util::future::join_all(keys.iter().enumerate().map(|(i, key)| {
+            let at = if i % 2 == 0 { base } else { other };
+            bearer_call(at, "POST", "/v1/refunds", &shop.pos, Some(key), Some(&body))
+        }))
+        .await;
+        assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 3);
+        assert_eq!(
+            replies
+                .iter()
+                .filter(|r| r.json["code"] == "refund_exceeds_payment")
+                .count(),
+            5
+        );
+        // Money conserved: 6 + 3 + 10 - 9 paid in, all of it out of the two payers.
+        let bo_left: rust_decimal::Decimal = balance(base, &bo, &bo_wallet).await.parse().unwrap();
+        let cy_left: rust_decimal::Decimal = balance(other, &cy, &cy_wallet).await.parse().unwrap();
+        assert_eq!(bo_left + cy_left, rust_decimal::Decimal::new(19_000, 2));
+        drop(second);
+        let out = server.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    }
+}
+
+#[actix_rt::test]
+async fn payments_whose_money_moved_before_a_crash_are_settled_at_start() {
+    use purse_server::with_db;
+    for backend in BACKENDS {
+        let Some(server) = start(backend, "payments_settled_at_start") else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let shop = shop(base, "shop@example.com", 1).await;
+        let (bo, bo_wallet) = payer(base, "bo@example.com", 2, "10.00").await;
+        let code = qr_payload(base, &shop, &json!({"amount": "2.00"})).await;
+        let paid = pay(
+            base,
+            &bo,
+            &new_key(),
+            &json!({"payload": code, "wallet": bo_wallet}),
+        )
+        .await
+        .reply;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        let paycode = crate::charges::paycode_of(&bo.phone.secret, 1, 0, None);
+        let charged = crate::charges::charge(
+            base,
+            &shop,
+            &new_key(),
+            &crate::charges::charge_body(&paycode, "1.00"),
+        )
+        .await;
+        assert_eq!(charged.status, 201, "{}", charged.text);
+        let (pay_id, chg_id) = (
+            paid.json["id"].as_str().unwrap(),
+            charged.json["id"].as_str().unwrap(),
+        );
+        // What a crash between the ledger's commit and the row's update leaves: money moved, the
+        // rows still pending.
+        let db = server.db().open().await;
+        with_db!(&db, pool => {
+            for (table, id) in [("payments", pay_id), ("charges", chg_id)] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET status = 'pending', transfer_id = NULL, created_at_ms = 1 \
+                     WHERE id = $1"
+                ))
+                .bind(id)
+                .execute(pool)
+                .await
+                .expect("unsettle");
+            }
+        });
+        db.close().await;
+        let pay_path = format!("/v1/payments/{pay_id}");
+        assert_problem(
+            &get_auth(base, &pay_path, &bo.token).await,
+            404,
+            "not_found",
+        );
+
+        let mut second_db = crate::util::TestDb::new(backend, "payments_settled_at_start_second")
+            .expect("the backend was reachable a moment ago");
+        second_db.config = server.db().config.clone();
+        let second =
+            crate::util::TestServer::start_on(second_db, "payments_settled_at_start_second")
+                .expect("second server");
+        let mut read = get_auth(&second.base, &pay_path, &bo.token).await;
+        for _ in 0..100 {
+            if read.status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            read = get_auth(&second.base, &pay_path, &bo.token).await;
+        }
+        // The same payment and transfer (created_at_ms is the one the test aged).
+        let mut expected = paid.json.clone();
+        expected["created_at_ms"] = json!(1);
+        assert_eq!(read.json, expected, "{backend:?}");
+        let mut receipt = bearer_call(
+            &second.base,
+            "GET",
+            &format!("/v1/charges/{chg_id}"),
+            &shop.pos,
+            None,
+            None,
+        )
+        .await;
+        for _ in 0..100 {
+            if receipt.status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            receipt = bearer_call(
+                &second.base,
+                "GET",
+                &format!("/v1/charges/{chg_id}"),
+                &shop.pos,
+                None,
+                None,
+            )
+            .await;
+        }
+        let mut expected = charged.json.clone();
+        expected["created_at_ms"] = json!(1);
+        assert_eq!(receipt.json, expected);
+        assert_eq!(balance(base, &bo, &bo_wallet).await, "7.00");
+        drop(second);
         let out = server.purse(&["ledger", "verify"]);
         assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
     }

@@ -213,3 +213,116 @@ async fn concurrent_refunds_never_exceed_the_payment() {
         assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
     }
 }
+
+#[actix_rt::test]
+async fn a_refund_cut_off_by_a_crash_completes_on_retry() {
+    use purse_server::with_db;
+    for backend in BACKENDS {
+        let Some(server) = start(backend, "refund_crash_retry") else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let shop = shop(base, "shop@example.com", 1).await;
+        let (bo, bo_wallet) = payer(base, "bo@example.com", 2, "10.00").await;
+        let payload = qr_payload(base, &shop, &json!({"amount": "10.00"})).await;
+        let paid = pay(
+            base,
+            &bo,
+            &new_key(),
+            &json!({"payload": payload, "wallet": bo_wallet}),
+        )
+        .await
+        .reply;
+        let payment = paid.json["id"].as_str().unwrap().to_owned();
+        // What a crash between the reservation's commit and the refund transfer leaves behind:
+        // 3.00 reserved on the payment and a pending refund under the owner's key.
+        let key = new_key();
+        let rfd = "rfd_000000000000000000000001";
+        let db = server.db().open().await;
+        with_db!(&db, pool => {
+            sqlx::query("UPDATE payments SET refunded_minor = refunded_minor + 300 WHERE id = $1")
+                .bind(&payment)
+                .execute(pool)
+                .await
+                .expect("reserve");
+            sqlx::query(
+                "INSERT INTO refunds (id, payment_id, merchant_id, idempotency_key, amount_minor, \
+                 currency, status, created_at_ms) VALUES ($1, $2, $3, $4, 300, 'USD', 'pending', 1)",
+            )
+            .bind(rfd)
+            .bind(&payment)
+            .bind(&shop.id)
+            .bind(format!("{}:{key}", shop.owner.user_id))
+            .execute(pool)
+            .await
+            .expect("pending refund");
+        });
+        db.close().await;
+        assert_eq!(balance(base, &bo, &bo_wallet).await, "0.00");
+
+        // The retry with the same key moves the money once and reserves nothing more.
+        let body = json!({"payment": payment, "amount": "3.00"});
+        let retried = refund(base, &shop.owner.token, &key, &body).await;
+        assert_eq!(retried.status, 201, "{backend:?}: {}", retried.text);
+        assert_eq!(retried.json["id"], rfd);
+        assert_eq!(retried.json["status"], "succeeded");
+        assert_eq!(balance(base, &bo, &bo_wallet).await, "3.00");
+        let read = get_auth(base, &format!("/v1/payments/{payment}"), &bo.token).await;
+        assert_eq!(read.json["refunded_amount"], "3.00");
+
+        // Without a retry, the next start completes it: a second process starting on the
+        // database finds the stale pending refund and posts it.
+        let rfd2 = "rfd_000000000000000000000002";
+        let db = server.db().open().await;
+        with_db!(&db, pool => {
+            sqlx::query("UPDATE payments SET refunded_minor = refunded_minor + 200 WHERE id = $1")
+                .bind(&payment)
+                .execute(pool)
+                .await
+                .expect("reserve");
+            sqlx::query(
+                "INSERT INTO refunds (id, payment_id, merchant_id, idempotency_key, amount_minor, \
+                 currency, status, created_at_ms) VALUES ($1, $2, $3, $4, 200, 'USD', 'pending', 1)",
+            )
+            .bind(rfd2)
+            .bind(&payment)
+            .bind(&shop.id)
+            .bind(format!("{}:{}", shop.owner.user_id, new_key()))
+            .execute(pool)
+            .await
+            .expect("pending refund");
+        });
+        db.close().await;
+        let mut second_db = crate::util::TestDb::new(backend, "refund_crash_retry_second")
+            .expect("the backend was reachable a moment ago");
+        second_db.config = server.db().config.clone();
+        let second = crate::util::TestServer::start_on(second_db, "refund_crash_retry_second")
+            .expect("second server");
+        let mut recovered = String::new();
+        for _ in 0..100 {
+            recovered = balance(&second.base, &bo, &bo_wallet).await;
+            if recovered == "5.00" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            recovered, "5.00",
+            "{backend:?}: the pending refund was completed at start"
+        );
+        let read = get_auth(
+            &second.base,
+            &format!("/v1/refunds/{rfd2}"),
+            &shop.owner.token,
+        )
+        .await;
+        assert_eq!(read.json["status"], "succeeded", "{}", read.text);
+        drop(second);
+
+        let rest = refund(base, &shop.pos, &new_key(), &json!({"payment": payment})).await;
+        assert_eq!(rest.json["amount"], "5.00", "{}", rest.text);
+        assert_eq!(balance(base, &bo, &bo_wallet).await, "10.00");
+        let out = server.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    }
+}
