@@ -17,6 +17,10 @@
 //! - [`wallets`]: wallets as their owners see them (open, list, balance, history).
 //! - [`transfers`]: P2P transfers and their limits.
 //! - [`idempotency`]: `Idempotency-Key` replay, 409 and 422 for POSTs that create or move.
+//! - [`topups`]: money in through payment providers (top-ups, provider webhooks, chargebacks).
+//! - [`providers`]: the payment provider trait and the sandbox acquirer's HTTP client.
+//! - [`sandbox`]: the built-in sandbox acquirer (a separate system, mounted under `/sandbox`).
+//! - [`settlement`]: settlement report import, reconciliation, the settlement actor.
 //! - [`cli`]: the `purse` sub-commands.
 //! - [`bench`]: the load generators behind `purse bench` (loopback targets only).
 //!
@@ -34,6 +38,10 @@ pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
+pub mod providers;
+pub mod sandbox;
+pub mod settlement;
+pub mod topups;
 pub mod transfers;
 pub mod wallets;
 

@@ -25,6 +25,8 @@ struct Inner {
     ledger_transfers: IntCounterVec,
     wallet_actors_active: IntGauge,
     wallet_mailbox_rejections: IntCounter,
+    topups: IntCounterVec,
+    settlement_mismatches: IntCounterVec,
 }
 
 impl Metrics {
@@ -85,6 +87,22 @@ impl Metrics {
             "Requests refused with 429 wallet_busy because a wallet mailbox was full",
         )
         .expect("valid metric");
+        let topups = IntCounterVec::new(
+            Opts::new(
+                "topups_total",
+                "Top-ups entering each state (pending, succeeded, failed, canceled, charged_back)",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let settlement_mismatches = IntCounterVec::new(
+            Opts::new(
+                "settlement_mismatches_total",
+                "Settlement report findings that need a human, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -93,6 +111,8 @@ impl Metrics {
             Box::new(ledger_transfers.clone()),
             Box::new(wallet_actors_active.clone()),
             Box::new(wallet_mailbox_rejections.clone()),
+            Box::new(topups.clone()),
+            Box::new(settlement_mismatches.clone()),
         ] {
             registry
                 .register(collector)
@@ -108,6 +128,8 @@ impl Metrics {
                 ledger_transfers,
                 wallet_actors_active,
                 wallet_mailbox_rejections,
+                topups,
+                settlement_mismatches,
             }),
         }
     }
@@ -152,6 +174,19 @@ impl Metrics {
 
     pub fn wallet_mailbox_rejected(&self) {
         self.inner.wallet_mailbox_rejections.inc();
+    }
+
+    /// A top-up entered `state` (a fixed set of names, never user data).
+    pub fn topup(&self, state: &str) {
+        self.inner.topups.with_label_values(&[state]).inc();
+    }
+
+    /// `count` settlement findings of `kind` (`missing`, `unknown`, `amount_mismatch`, ...).
+    pub fn settlement_mismatches(&self, kind: &str, count: u64) {
+        self.inner
+            .settlement_mismatches
+            .with_label_values(&[kind])
+            .inc_by(count);
     }
 
     /// The Prometheus text exposition of every metric.

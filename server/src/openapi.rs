@@ -33,5 +33,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::ledger::http::Api::openapi());
     doc.merge(crate::wallets::http::Api::openapi());
     doc.merge(crate::transfers::http::Api::openapi());
+    doc.merge(crate::topups::http::Api::openapi());
     doc
 }

@@ -10,6 +10,7 @@
 pub mod events;
 pub mod identity;
 pub mod ledger;
+pub mod topups;
 
 use serde::{Deserialize, Serialize};
 

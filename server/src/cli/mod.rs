@@ -11,7 +11,9 @@ pub mod ledger;
 mod output;
 mod paycode;
 mod qr;
+mod sandbox;
 pub mod serve;
+pub mod settle;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +50,11 @@ enum Command {
     /// Load a running server on this machine: transfers per second, latency, actor memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Import provider settlement reports and reconcile them with top-ups.
+    #[command(subcommand)]
+    Settle(settle::SettleCommand),
+    /// Run the sandbox acquirer alone (the provider top-ups use in development and tests).
+    SandboxProvider(sandbox::SandboxArgs),
 }
 
 /// Runs one command and returns the process exit status.
@@ -61,5 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Admin(cmd) => admin::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Settle(cmd) => settle::run(cmd),
+        Command::SandboxProvider(args) => sandbox::run(args),
     }
 }
