@@ -39,7 +39,9 @@ impl SandboxClient {
                 .self_url
                 .get()
                 .map(|base| format!("{base}/sandbox"))
-                .ok_or_else(|| ProviderError::Unreachable("the server is not listening yet".into())),
+                .ok_or_else(|| {
+                    ProviderError::Unreachable("the server is not listening yet".into())
+                }),
         }
     }
 
@@ -54,8 +56,9 @@ impl SandboxClient {
     async fn read_json<T: serde::de::DeserializeOwned>(
         response: Result<
             awc::ClientResponse<
-                impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
-                + Unpin,
+                impl futures_util::Stream<
+                    Item = Result<actix_web::web::Bytes, awc::error::PayloadError>,
+                > + Unpin,
             >,
             awc::error::SendRequestError,
         >,

@@ -174,7 +174,9 @@ impl Sandbox {
             return Err(SandboxError::Invalid("unknown currency"));
         }
         if !matches!(new.method.as_str(), "card" | "bank_transfer") {
-            return Err(SandboxError::Invalid("method must be card or bank_transfer"));
+            return Err(SandboxError::Invalid(
+                "method must be card or bank_transfer",
+            ));
         }
         if new.reference.is_empty() || new.reference.len() > 100 {
             return Err(SandboxError::Invalid("reference must be 1 to 100 bytes"));
@@ -317,7 +319,9 @@ impl Sandbox {
                 tokio::time::sleep(delay).await;
             }
             for _ in 0..copies {
-                sandbox.post_with_retries(&url, &secrets, &event, &body).await;
+                sandbox
+                    .post_with_retries(&url, &secrets, &event, &body)
+                    .await;
             }
         });
     }
@@ -369,8 +373,7 @@ impl Sandbox {
     /// The settlement report of UTC day `date` (`YYYY-MM-DD`) as CSV: one line per capture and
     /// per chargeback of that day.
     pub async fn settlement_report(&self, date: &str) -> Result<String, SandboxError> {
-        let day =
-            csv::Day::parse(date).ok_or(SandboxError::Invalid("date must be YYYY-MM-DD"))?;
+        let day = csv::Day::parse(date).ok_or(SandboxError::Invalid("date must be YYYY-MM-DD"))?;
         let (captured, charged_back) =
             store::settled_between(&self.inner.db, day.start_ms(), day.end_ms()).await?;
         let report_id = day.report_id();

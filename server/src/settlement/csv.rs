@@ -96,9 +96,7 @@ pub fn parse_minor(text: &str, currency: &Currency) -> Option<i64> {
     };
     let exponent = usize::from(currency.exponent);
     let (major, fraction) = match digits.split_once('.') {
-        Some((major, fraction)) if exponent > 0 && fraction.len() == exponent => {
-            (major, fraction)
-        }
+        Some((major, fraction)) if exponent > 0 && fraction.len() == exponent => (major, fraction),
         None if exponent == 0 => (digits, ""),
         _ => return None,
     };
@@ -126,7 +124,16 @@ impl Line {
     pub fn parse(text: &str) -> Result<Line, LineError> {
         let text = text.trim_end_matches(['\r', '\n']);
         let fields: Vec<&str> = text.splitn(9, ',').collect();
-        let [report_id, report_date, kind, reference, currency, gross, fee, net] = fields[..]
+        let [
+            report_id,
+            report_date,
+            kind,
+            reference,
+            currency,
+            gross,
+            fee,
+            net,
+        ] = fields[..]
         else {
             return Err(LineError::Fields);
         };

@@ -141,8 +141,9 @@ struct Writers {
 impl Writers {
     fn open(dir: &Path, report_id: &str, report_date: &str) -> std::io::Result<Writers> {
         std::fs::create_dir_all(dir)?;
-        let mut json =
-            std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{report_id}.json")))?);
+        let mut json = std::io::BufWriter::new(std::fs::File::create(
+            dir.join(format!("{report_id}.json")),
+        )?);
         let mut csv =
             std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{report_id}.csv")))?);
         write!(
@@ -212,7 +213,9 @@ impl Settlement {
 
     /// True when `report_id` was imported completely.
     pub async fn imported(&self, report_id: &str) -> Result<bool, SettlementError> {
-        Ok(matches!(store::report(&self.db, report_id).await?, Some((status, _)) if status == "imported"))
+        Ok(
+            matches!(store::report(&self.db, report_id).await?, Some((status, _)) if status == "imported"),
+        )
     }
 
     /// Imports one report read from `reader`; `progress` is told the bytes read so far.
@@ -463,9 +466,27 @@ impl Settlement {
             .system_account(SystemAccount::ProviderFees, currency)
             .await?;
         let legs = [
-            ("captures", TransferKind::Settlement, &bank.id, &receivable.id, totals.captures_minor),
-            ("reversals", TransferKind::Settlement, &receivable.id, &bank.id, totals.reversals_minor),
-            ("fees", TransferKind::Fee, &fees.id, &bank.id, totals.fees_minor),
+            (
+                "captures",
+                TransferKind::Settlement,
+                &bank.id,
+                &receivable.id,
+                totals.captures_minor,
+            ),
+            (
+                "reversals",
+                TransferKind::Settlement,
+                &receivable.id,
+                &bank.id,
+                totals.reversals_minor,
+            ),
+            (
+                "fees",
+                TransferKind::Fee,
+                &fees.id,
+                &bank.id,
+                totals.fees_minor,
+            ),
         ];
         for (leg, kind, debit, credit, amount_minor) in legs {
             if amount_minor == 0 {
@@ -522,7 +543,10 @@ fn classify<'a>(
         };
     }
     if line.currency != candidate.currency || line.gross_minor.abs() != candidate.amount_minor {
-        return ("amount_mismatch", "the currency or amount differs from the top-up");
+        return (
+            "amount_mismatch",
+            "the currency or amount differs from the top-up",
+        );
     }
     ("matched", "")
 }

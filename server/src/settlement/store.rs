@@ -107,12 +107,7 @@ pub async fn candidates(
 
 /// Marks top-ups as settled by `report_id` (`column` is `settled_report_id` for captures,
 /// `chargeback_report_id` for chargebacks).
-pub async fn mark(
-    db: &Db,
-    column: &str,
-    ids: &[&str],
-    report_id: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn mark(db: &Db, column: &str, ids: &[&str], report_id: &str) -> Result<(), sqlx::Error> {
     assert!(
         matches!(column, "settled_report_id" | "chargeback_report_id"),
         "a known column"

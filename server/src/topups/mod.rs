@@ -245,8 +245,14 @@ impl TopUps {
         {
             Ok(intent) => intent,
             Err(err) => {
-                if store::mark_failed(&self.db, &row.id, "failed", "provider_unavailable", now_ms())
-                    .await?
+                if store::mark_failed(
+                    &self.db,
+                    &row.id,
+                    "failed",
+                    "provider_unavailable",
+                    now_ms(),
+                )
+                .await?
                 {
                     self.metrics.topup("failed");
                 }
@@ -287,7 +293,10 @@ impl TopUps {
             return Err(TopUpError::BodyInvalid);
         };
         if !KNOWN_EVENTS.contains(&type_) {
-            tracing::info!(event_type = type_, "provider webhook of an unknown type ignored");
+            tracing::info!(
+                event_type = type_,
+                "provider webhook of an unknown type ignored"
+            );
             return Ok(WebhookOutcome::Ignored);
         }
         let event: WebhookEvent =
@@ -459,7 +468,7 @@ impl TopUps {
 
     /// Publishes after the money moved; a failure is logged, never returned.
     async fn publish(&self, row: &store::Row, type_: EventType, fact: &str) {
-        let data = match to_wire(row).map(|wire| serde_json::to_value(wire)) {
+        let data = match to_wire(row).map(serde_json::to_value) {
             Ok(Ok(data)) => data,
             _ => return,
         };

@@ -7,6 +7,7 @@ mod idempotency;
 mod identity;
 mod ledger;
 mod operations;
+mod topups;
 mod transfers;
 mod util;
 mod wallets;
