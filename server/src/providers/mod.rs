@@ -249,4 +249,42 @@ mod tests {
             Err(SignatureError::Malformed)
         );
     }
+
+    /// The test vector of docs/formats.md, "Provider webhook signature", read from the doc.
+    #[test]
+    fn doc_vector_matches() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/formats.md");
+        let doc = std::fs::read_to_string(path).expect("docs/formats.md is readable");
+        let block = doc
+            .split("## Provider webhook signature")
+            .nth(1)
+            .and_then(|s| s.split("```text\n").nth(1))
+            .and_then(|s| s.split("```").next())
+            .expect("the vector block");
+        let field = |name: &str| {
+            block
+                .lines()
+                .find_map(|line| {
+                    let (key, value) = line.split_once(" = ")?;
+                    (key.trim() == name).then(|| value.trim_start().to_owned())
+                })
+                .unwrap_or_else(|| panic!("field {name}"))
+        };
+        let (one, two) = (field("secret"), field("secret2"));
+        let t: i64 = field("t").parse().expect("a number");
+        let body = field("body");
+        let header = sign(&[one.clone(), two.clone()], t, body.as_bytes());
+        assert_eq!(header, field("header"));
+        assert_eq!(
+            sign(std::slice::from_ref(&two), t, body.as_bytes()),
+            format!("t={t},v1={}", field("v1_secret2"))
+        );
+        assert!(header.contains(&field("v1")));
+        for secret in [one, two] {
+            assert_eq!(
+                verify(&[secret], Some(&header), body.as_bytes(), t, 300),
+                Ok(())
+            );
+        }
+    }
 }
