@@ -611,3 +611,84 @@ async fn settlement_report_with_every_kind_of_mismatch() {
         verify_ledger(&server);
     }
 }
+
+/// Stops the child process on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[actix_rt::test]
+async fn standalone_sandbox_provider_process() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let provider = format!("http://127.0.0.1:{port}/sandbox");
+    let Some(server) = TestServer::start_with(
+        crate::util::Backend::Sqlite,
+        "standalone_sandbox",
+        |config| {
+            config.sandbox.enabled = false;
+            config.sandbox.provider_url = Some(provider.clone());
+        },
+    ) else {
+        return;
+    };
+    let base = server.base.as_str();
+    // Not mounted here any more.
+    assert_eq!(
+        crate::util::get(&server.url("/sandbox/admin/faults"))
+            .await
+            .status,
+        404
+    );
+    // The acquirer as its own process, with its own database.
+    let dir = tempfile::tempdir().expect("dir");
+    let _child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_purse"))
+            .args(["sandbox-provider", "--listen", &format!("127.0.0.1:{port}")])
+            .env("PURSE_DATA_DIR", dir.path())
+            .env_remove("PURSE_DATABASE_URL")
+            .env(
+                "PURSE_SANDBOX_WEBHOOK_URL",
+                server.url("/v1/providers/sandbox/webhooks"),
+            )
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sandbox-provider starts"),
+    );
+    let mut up = false;
+    for _ in 0..200 {
+        if client()
+            .get(format!("{provider}/admin/faults"))
+            .send()
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the sandbox process listens");
+    let ann = member(base, "ann@example.com", 1).await;
+    let wallet = open_wallet(base, &ann, "EUR").await;
+    let created = topup(base, &ann, &wallet, "7.50", "bank_transfer").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let url = created.json["next_action"]["url"].as_str().expect("url");
+    assert!(url.starts_with(&provider), "{url}");
+    confirm(url, "approve").await;
+    wait_status(
+        base,
+        &ann,
+        created.json["id"].as_str().unwrap(),
+        "succeeded",
+    )
+    .await;
+    assert_eq!(balance(base, &ann, &wallet).await, "7.50");
+}
