@@ -201,6 +201,22 @@ async fn topup_lifecycle_chargeback_with_short_balance_and_settlement() {
         wait_status(base, &ann, &id, "charged_back").await;
         assert_eq!(balance(base, &ann, &wallet).await, "0.00");
 
+        // Events to the owner, once each, after the money moved.
+        let db = server.db().open().await;
+        let events = purse_server::events::Events::new(db.clone())
+            .after(&ann.user_id, 0, 100)
+            .await
+            .expect("events");
+        let types: Vec<&str> = events.iter().map(|e| e.event.type_.as_str()).collect();
+        assert_eq!(
+            types,
+            ["topup.succeeded", "topup.failed", "topup.charged_back"],
+            "{backend:?}"
+        );
+        assert_eq!(events[0].event.data["id"], id.as_str());
+        assert_eq!(events[0].event.data["status"], "succeeded");
+        db.close().await;
+
         // The others' view: not found.
         let other = get_auth(base, &format!("/v1/topups/{id}"), &bob.token).await;
         assert_problem(&other, 404, "not_found");
