@@ -18,6 +18,15 @@
 //! [wallets]
 //! idle_timeout_ms = 60000
 //! mailbox_max = 64
+//!
+//! [sandbox]                # the built-in sandbox acquirer (top-ups), mounted under /sandbox
+//! enabled = true
+//! # provider_url = "http://127.0.0.1:9100/sandbox"   # a `purse sandbox-provider` process
+//! webhook_secrets = ["whsec_sandbox_purse_test_secret"]
+//! webhook_tolerance_s = 300
+//!
+//! [settlement]
+//! pull_interval_s = 3600   # 0: no scheduled pulls
 //! ```
 
 use std::fmt;
