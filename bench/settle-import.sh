@@ -71,10 +71,13 @@ bench_log "importing under /usr/bin/time -v"
 /usr/bin/time -v -o "$WORK/time.txt" "$PURSE" settle import "$REPORT" --quiet --out "$WORK/out" >"$WORK/summary.json"
 SECONDS_TAKEN="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time.txt")"
 RSS_KB="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")"
+USER_S="$(awk -F': ' '/User time \(seconds\)/ {print $2}' "$WORK/time.txt")"
+SYS_S="$(awk -F': ' '/System time \(seconds\)/ {print $2}' "$WORK/time.txt")"
 MATCHED="$(grep -o '"matched": [0-9]*' "$WORK/summary.json" | head -1)"
 bench_log "summary: $MATCHED"
 "$PURSE" settle import "$REPORT" --quiet --out "$WORK/out" >"$WORK/again.json"
 grep -q '"already_imported": true' "$WORK/again.json" \
     || { echo "error: the second import was not a no-op" >&2; exit 1; }
 "$PURSE" ledger verify
-echo "result: lines=$LINES elapsed=$SECONDS_TAKEN max_rss_mib=$((RSS_KB / 1024))"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+echo "result: lines=$LINES elapsed=$SECONDS_TAKEN user_s=$USER_S sys_s=$SYS_S max_rss_mib=$((RSS_KB / 1024))"

@@ -115,8 +115,11 @@ pub async fn mark(db: &Db, column: &str, ids: &[&str], report_id: &str) -> Resul
     if ids.is_empty() {
         return Ok(());
     }
+    // By primary key only: a `{column} IS NULL` filter here lets SQLite's planner pick the index
+    // on `{column}` and scan every unsettled top-up per chunk (quadratic on a large report). The
+    // matcher only passes top-ups it found unsettled.
     let sql = format!(
-        "UPDATE topups SET {column} = $1 WHERE {column} IS NULL AND id IN ({})",
+        "UPDATE topups SET {column} = $1 WHERE id IN ({})",
         placeholders(2, ids.len())
     );
     with_db!(db, pool => {
