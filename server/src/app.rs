@@ -46,6 +46,14 @@ pub struct AppState {
     pub webhooks: crate::webhooks::Webhooks,
     /// Stops the webhook dispatcher task at shutdown.
     pub webhook_dispatcher: crate::webhooks::dispatcher::Handle,
+    /// Top-ups and provider webhooks.
+    pub topups: crate::topups::TopUps,
+    /// Settlement report import and reconciliation.
+    pub settlement: crate::settlement::Settlement,
+    /// The built-in sandbox acquirer, when mounted (`[sandbox] enabled`).
+    pub sandbox: Option<crate::sandbox::Sandbox>,
+    /// This server's own base URL (`http://127.0.0.1:PORT`), set once it listens.
+    pub self_url: crate::providers::sandbox::SelfUrl,
     /// The OpenAPI document, rendered once at start.
     openapi_json: Arc<String>,
 }
@@ -130,6 +138,30 @@ impl AppState {
                 Err(err) => tracing::warn!(error = %err, "recovering pending refunds failed"),
             }
         });
+        let self_url = crate::providers::sandbox::SelfUrl::default();
+        let provider =
+            crate::providers::sandbox::SandboxClient::new(config.sandbox.clone(), self_url.clone());
+        let topups = crate::topups::TopUps::new(
+            db.clone(),
+            ledger.clone(),
+            events.clone(),
+            metrics.clone(),
+            provider.clone(),
+        );
+        let settlement = crate::settlement::Settlement::new(
+            db.clone(),
+            ledger.clone(),
+            metrics.clone(),
+            config.settlement_reports_dir(),
+        );
+        crate::settlement::start_puller(
+            settlement.clone(),
+            provider,
+            Duration::from_secs(config.settlement.pull_interval_s),
+        );
+        let sandbox = config.sandbox.enabled.then(|| {
+            crate::sandbox::Sandbox::new(db.clone(), config.sandbox.clone(), self_url.clone())
+        });
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
@@ -146,6 +178,10 @@ impl AppState {
             risk,
             webhooks,
             webhook_dispatcher,
+            topups,
+            settlement,
+            sandbox,
+            self_url,
             openapi_json: Arc::new(openapi_json),
         })
     }
@@ -183,6 +219,13 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .route("/openapi.json", web::get().to(openapi_json))
             .configure(crate::pos::routes)
             .service(web::scope("/v1").configure(configure_v1));
+        if let Some(sandbox) = &state.sandbox {
+            cfg.service(
+                web::scope("/sandbox")
+                    .app_data(web::Data::new(sandbox.clone()))
+                    .configure(crate::sandbox::http::routes),
+            );
+        }
     }
 }
 
@@ -197,6 +240,7 @@ fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::risk::http::routes);
     cfg.configure(crate::events::http::routes);
     cfg.configure(crate::webhooks::http::routes);
+    cfg.configure(crate::topups::http::routes);
 }
 
 /// A running HTTP server.
@@ -237,6 +281,7 @@ impl Server {
             addr: addr.to_string(),
             source,
         };
+        let _ = state.self_url.set(format!("http://{addr}"));
         let config = state.config.clone();
         let app_state = state.clone();
         let mut http = actix_web::HttpServer::new(move || {

@@ -23,6 +23,10 @@
 //! - [`merchants`]: merchants, their signing keys, POS API keys and signed QR codes.
 //! - [`payments`]: payments to merchants (both QR flows) and refunds.
 //! - [`risk`]: risk rules for payments and charges, and their rejections.
+//! - [`topups`]: money in through payment providers (top-ups, provider webhooks, chargebacks).
+//! - [`providers`]: the payment provider trait and the sandbox acquirer's HTTP client.
+//! - [`sandbox`]: the built-in sandbox acquirer (a separate system, mounted under `/sandbox`).
+//! - [`settlement`]: settlement report import, reconciliation, the settlement actor.
 //! - [`cli`]: the `purse` sub-commands.
 //! - [`bench`]: the load generators behind `purse bench` (loopback targets only).
 //!
@@ -40,11 +44,15 @@ pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
-pub mod operations;
 pub mod merchants;
+pub mod operations;
 pub mod payments;
 pub mod pos;
+pub mod providers;
 pub mod risk;
+pub mod sandbox;
+pub mod settlement;
+pub mod topups;
 pub mod transfers;
 pub mod wallets;
 pub mod webhooks;

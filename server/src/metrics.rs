@@ -27,6 +27,8 @@ struct Inner {
     wallet_mailbox_rejections: IntCounter,
     ledger_verify_ok: IntGauge,
     ledger_verify_last_run: IntGauge,
+    topups: IntCounterVec,
+    settlement_mismatches: IntCounterVec,
 }
 
 impl Metrics {
@@ -98,6 +100,22 @@ impl Metrics {
             "Unix time of the latest `purse ledger verify` run (0 until one ran)",
         )
         .expect("valid metric");
+        let topups = IntCounterVec::new(
+            Opts::new(
+                "topups_total",
+                "Top-ups entering each state (pending, succeeded, failed, canceled, charged_back)",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let settlement_mismatches = IntCounterVec::new(
+            Opts::new(
+                "settlement_mismatches_total",
+                "Settlement report findings that need a human, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -107,6 +125,8 @@ impl Metrics {
             Box::new(wallet_actors_active.clone()),
             Box::new(wallet_mailbox_rejections.clone()),
             Box::new(ledger_verify_last_run.clone()),
+            Box::new(topups.clone()),
+            Box::new(settlement_mismatches.clone()),
         ] {
             registry
                 .register(collector)
@@ -124,6 +144,8 @@ impl Metrics {
                 wallet_mailbox_rejections,
                 ledger_verify_ok,
                 ledger_verify_last_run,
+                topups,
+                settlement_mismatches,
             }),
         }
     }
@@ -184,6 +206,19 @@ impl Metrics {
         inner
             .ledger_verify_last_run
             .set(at_ms.div_euclid(1000).max(1));
+    }
+
+    /// A top-up entered `state` (a fixed set of names, never user data).
+    pub fn topup(&self, state: &str) {
+        self.inner.topups.with_label_values(&[state]).inc();
+    }
+
+    /// `count` settlement findings of `kind` (`missing`, `unknown`, `amount_mismatch`, ...).
+    pub fn settlement_mismatches(&self, kind: &str, count: u64) {
+        self.inner
+            .settlement_mismatches
+            .with_label_values(&[kind])
+            .inc_by(count);
     }
 
     /// The Prometheus text exposition of every metric.

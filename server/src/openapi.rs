@@ -38,5 +38,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::risk::http::Api::openapi());
     doc.merge(crate::events::http::Api::openapi());
     doc.merge(crate::webhooks::http::Api::openapi());
+    doc.merge(crate::topups::http::Api::openapi());
     doc
 }

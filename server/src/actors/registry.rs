@@ -212,6 +212,15 @@ impl WalletRegistry {
 
     /// Debits through the wallet's actor (started on first use) and waits for the outcome.
     pub(crate) async fn debit(&self, prepared: Prepared) -> Result<Posted, LedgerError> {
+        self.debit_with(prepared, false).await
+    }
+
+    /// Debits at most `prepared.amount_minor`: what the wallet holds when it holds less.
+    pub(crate) async fn debit_up_to(&self, prepared: Prepared) -> Result<Posted, LedgerError> {
+        self.debit_with(prepared, true).await
+    }
+
+    async fn debit_with(&self, prepared: Prepared, up_to: bool) -> Result<Posted, LedgerError> {
         let account = prepared.debit_account.clone();
         for _ in 0..SEND_ATTEMPTS_MAX {
             let entry = self.get_or_start(&account);
@@ -219,6 +228,7 @@ impl WalletRegistry {
             let debit = Debit {
                 prepared: prepared.clone(),
                 reply,
+                up_to,
             };
             match self.send(&entry, debit) {
                 Ok(()) => {}

@@ -37,6 +37,9 @@ use crate::ledger::{AccountKind, LedgerError, Posted};
 pub struct Debit {
     pub prepared: Prepared,
     pub reply: Reply,
+    /// Take what the wallet has when it has less than the amount (chargebacks), rather than
+    /// refusing; the amount is lowered before the debit is handed to the writer.
+    pub up_to: bool,
 }
 
 /// The wallet's committed balance was `balance_minor` at chain position `as_of_seq` (sent after
@@ -141,6 +144,13 @@ impl WalletActor {
             return;
         }
         if refreshed {
+            let available = self.available_minor();
+            if debit.up_to && available > 0 {
+                let mut debit = debit;
+                debit.prepared.amount_minor = available;
+                self.submit(debit, ctx);
+                return;
+            }
             self.answer(debit.reply, Err(LedgerError::InsufficientFunds));
             return;
         }

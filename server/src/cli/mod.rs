@@ -12,7 +12,9 @@ pub mod ops;
 mod output;
 mod paycode;
 mod qr;
+mod sandbox;
 pub mod serve;
+pub mod settle;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +56,11 @@ enum Command {
     /// Load a running server on this machine: transfers per second, latency, actor memory.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Import provider settlement reports and reconcile them with top-ups.
+    #[command(subcommand)]
+    Settle(settle::SettleCommand),
+    /// Run the sandbox acquirer alone (the provider top-ups use in development and tests).
+    SandboxProvider(sandbox::SandboxArgs),
 }
 
 /// Runs one command and returns the process exit status.
@@ -69,5 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Migrate(args) => ops::migrate(args),
         Command::Config(cmd) => ops::run_config(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Settle(cmd) => settle::run(cmd),
+        Command::SandboxProvider(args) => sandbox::run(args),
     }
 }

@@ -139,6 +139,8 @@ pub enum SystemAccount {
     Fees,
     /// Losses from chargebacks we could not recover.
     ChargebackLoss,
+    /// Fees payment providers charge us (an expense; see `crate::settlement`).
+    ProviderFees,
 }
 
 impl SystemAccount {
@@ -149,6 +151,7 @@ impl SystemAccount {
             SystemAccount::Settlement => "settlement",
             SystemAccount::Fees => "fees",
             SystemAccount::ChargebackLoss => "chargeback_loss",
+            SystemAccount::ProviderFees => "provider_fees",
         }
     }
 
@@ -547,6 +550,48 @@ impl Ledger {
         };
         if let Ok(posted) = &outcome {
             // Tell the credited wallet's actor (if running here) its new balance; never waits.
+            self.inner.wallets.observe(
+                &posted.transfer.credit_account,
+                posted.as_of_seq,
+                posted.credit_balance_minor,
+            );
+        }
+        outcome
+    }
+
+    /// Posts `request` from a wallet for at most `request.amount_minor`: the wallet's actor (the
+    /// one place that knows the balance) takes what is available, so a short wallet gives what it
+    /// has instead of refusing. The committed transfer says how much moved; a wallet at zero is
+    /// `InsufficientFunds`. Idempotent by reference like [`Ledger::transfer`] (a replay answers
+    /// the original, whatever amount it took).
+    pub async fn transfer_up_to(&self, request: NewTransfer) -> Result<Posted, LedgerError> {
+        let same_but_amount = |existing: &Transfer| {
+            existing.reference == request.reference
+                && existing.debit_account == request.debit_account
+                && existing.credit_account == request.credit_account
+                && existing.currency == request.currency
+                && existing.amount_minor <= request.amount_minor
+        };
+        if let Some(existing) =
+            store::transfer_by_reference(&self.inner.db, &request.reference).await?
+        {
+            return if same_but_amount(&existing) {
+                self.replayed(existing).await
+            } else {
+                Err(LedgerError::DuplicateReference(Box::new(existing)))
+            };
+        }
+        if AccountKind::of_id(&request.debit_account) != Some(AccountKind::Wallet) {
+            return self.transfer(request).await;
+        }
+        let prepared = request.clone().prepare()?;
+        let outcome = match self.inner.wallets.debit_up_to(prepared).await {
+            Err(LedgerError::DuplicateReference(existing)) if same_but_amount(&existing) => {
+                self.replayed(*existing).await
+            }
+            other => other,
+        };
+        if let Ok(posted) = &outcome {
             self.inner.wallets.observe(
                 &posted.transfer.credit_account,
                 posted.as_of_seq,
