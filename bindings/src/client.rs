@@ -99,10 +99,16 @@ pub struct Wallet {
 /// Who receives a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum Payee {
-    Wallet { wallet_id: String },
-    Email { email: String },
+    Wallet {
+        wallet_id: String,
+    },
+    Email {
+        email: String,
+    },
     /// E.164, `+14155550100`.
-    Phone { phone: String },
+    Phone {
+        phone: String,
+    },
 }
 
 /// A P2P transfer to send.
@@ -312,7 +318,14 @@ impl PurseClient {
 
     /// Every wallet of the user.
     pub fn wallets(&self) -> Result<Vec<Wallet>, PurseError> {
-        guard(|| Ok(self.inner.wallets()?.into_iter().map(Wallet::from).collect()))
+        guard(|| {
+            Ok(self
+                .inner
+                .wallets()?
+                .into_iter()
+                .map(Wallet::from)
+                .collect())
+        })
     }
 
     /// One wallet with its current balance.

@@ -36,9 +36,9 @@ mod paycode;
 mod qr;
 
 pub use client::{
-    ClientConfig, Device, Event, EventPage, FundResult, HistoryItem, HistoryPage, Payee, PurseClient,
-    SavedSession, SessionStore, Transfer, TransferRequest, TransferResult, User, Wallet,
-    new_idempotency_key,
+    ClientConfig, Device, Event, EventPage, FundResult, HistoryItem, HistoryPage, Payee,
+    PurseClient, SavedSession, SessionStore, Transfer, TransferRequest, TransferResult, User,
+    Wallet, new_idempotency_key,
 };
 pub use emv::{EmvCode, EmvField, EmvObject, decode_emv};
 pub use error::PurseError;

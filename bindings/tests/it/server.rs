@@ -49,7 +49,7 @@ pub struct PurseServer {
 impl PurseServer {
     pub fn start() -> PurseServer {
         let data_dir = tempfile::tempdir().unwrap();
-        let admin_token = format!("test-operator-{}", std::process::id());
+        let admin_token = format!("test-operator-token-{:020}", std::process::id());
         let mut child = Command::new(purse_bin())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env_clear()
