@@ -36,6 +36,12 @@ pub struct AppState {
     pub idempotency: crate::idempotency::Idempotency,
     /// Events for SSE, webhooks and the SDK (`payment.succeeded`, ...).
     pub events: crate::events::Events,
+    /// Merchants, their keys and QR codes.
+    pub merchants: crate::merchants::Merchants,
+    /// Payments to merchants (both QR flows) and refunds.
+    pub payments: crate::payments::Payments,
+    /// Risk rules and their rejections.
+    pub risk: crate::risk::Risk,
     /// The OpenAPI document, rendered once at start.
     openapi_json: Arc<String>,
 }
@@ -89,6 +95,16 @@ impl AppState {
         );
         let idempotency = crate::idempotency::Idempotency::start(db.clone());
         let events = crate::events::Events::new(db.clone());
+        let merchants = crate::merchants::Merchants::new(db.clone(), ledger.clone());
+        let risk = crate::risk::Risk::new(&config.risk, db.clone());
+        let payments = crate::payments::Payments::new(
+            db.clone(),
+            ledger.clone(),
+            identity.clone(),
+            merchants.clone(),
+            risk.clone(),
+            events.clone(),
+        );
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
@@ -100,6 +116,9 @@ impl AppState {
             transfers,
             idempotency,
             events,
+            merchants,
+            payments,
+            risk,
             openapi_json: Arc::new(openapi_json),
         })
     }
@@ -135,6 +154,9 @@ fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ledger::http::routes);
     cfg.configure(crate::wallets::http::routes);
     cfg.configure(crate::transfers::http::routes);
+    cfg.configure(crate::merchants::http::routes);
+    cfg.configure(crate::payments::http::routes);
+    cfg.configure(crate::risk::http::routes);
 }
 
 /// A running HTTP server.

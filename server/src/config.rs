@@ -43,6 +43,11 @@ pub const ENV_VARS: &[&str] = &[
     "PURSE_WALLET_IDLE_TIMEOUT_MS",
     "PURSE_WALLET_MAILBOX_MAX",
     "PURSE_WALLET_PENDING_MAX",
+    "PURSE_RISK_TRANSACTION_MAX",
+    "PURSE_RISK_DAILY_MAX",
+    "PURSE_RISK_VELOCITY_PER_MINUTE",
+    "PURSE_RISK_NEW_DEVICE_COOLDOWN_S",
+    "PURSE_RISK_NEW_DEVICE_AMOUNT_MAX",
 ];
 
 #[derive(Clone, Deserialize)]
@@ -71,6 +76,7 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub wallets: WalletConfig,
     pub limits: LimitsConfig,
+    pub risk: RiskConfig,
 }
 
 /// The ledger writer (group commit).
@@ -106,6 +112,36 @@ pub struct LimitsConfig {
     pub transfer_max: Option<rust_decimal::Decimal>,
     /// Largest sum of one user's P2P transfers per currency in a UTC day.
     pub daily_max: Option<rust_decimal::Decimal>,
+}
+
+/// Risk rules for payments to merchants and charges of pay codes (server/src/risk). Amounts are
+/// decimal numbers in the payment's currency (`"10000.00"`); each rule refuses with its own code.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Largest single payment or charge (`risk_amount_limit`).
+    pub transaction_max: rust_decimal::Decimal,
+    /// Largest sum of one user's payments and charges per currency in a UTC day
+    /// (`risk_daily_limit`).
+    pub daily_max: rust_decimal::Decimal,
+    /// Most payments and charges per device in any 60 seconds (`risk_velocity`).
+    pub velocity_per_minute: u32,
+    /// How long a newly registered device counts as new (`risk_new_device`).
+    pub new_device_cooldown_s: u64,
+    /// Largest payment or charge from a device that is still new.
+    pub new_device_amount_max: rust_decimal::Decimal,
+}
+
+impl Default for RiskConfig {
+    fn default() -> RiskConfig {
+        RiskConfig {
+            transaction_max: rust_decimal::Decimal::from(10_000),
+            daily_max: rust_decimal::Decimal::from(50_000),
+            velocity_per_minute: 30,
+            new_device_cooldown_s: 24 * 60 * 60,
+            new_device_amount_max: rust_decimal::Decimal::from(1_000),
+        }
+    }
 }
 
 /// SQLite durability in WAL mode.
@@ -144,6 +180,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             wallets: WalletConfig::default(),
             limits: LimitsConfig::default(),
+            risk: RiskConfig::default(),
         }
     }
 }
@@ -287,6 +324,27 @@ impl Config {
             "PURSE_WALLET_PENDING_MAX",
             &mut self.wallets.pending_max,
         )?;
+        set(
+            get,
+            "PURSE_RISK_TRANSACTION_MAX",
+            &mut self.risk.transaction_max,
+        )?;
+        set(get, "PURSE_RISK_DAILY_MAX", &mut self.risk.daily_max)?;
+        set(
+            get,
+            "PURSE_RISK_VELOCITY_PER_MINUTE",
+            &mut self.risk.velocity_per_minute,
+        )?;
+        set(
+            get,
+            "PURSE_RISK_NEW_DEVICE_COOLDOWN_S",
+            &mut self.risk.new_device_cooldown_s,
+        )?;
+        set(
+            get,
+            "PURSE_RISK_NEW_DEVICE_AMOUNT_MAX",
+            &mut self.risk.new_device_amount_max,
+        )?;
         Ok(())
     }
 
@@ -382,6 +440,7 @@ impl fmt::Debug for Config {
             .field("ledger", &self.ledger)
             .field("wallets", &self.wallets)
             .field("limits", &self.limits)
+            .field("risk", &self.risk)
             .finish()
     }
 }
@@ -422,6 +481,32 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:9000");
         config.validate().expect("valid config");
         assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[test]
+    fn risk_rules_from_file_then_env() {
+        let mut config =
+            Config::from_toml("[risk]\ntransaction_max = \"250.00\"\nvelocity_per_minute = 5\n")
+                .expect("valid toml");
+        assert_eq!(
+            config.risk.transaction_max,
+            rust_decimal::Decimal::new(25_000, 2)
+        );
+        assert_eq!(config.risk.velocity_per_minute, 5);
+        assert_eq!(config.risk.daily_max, RiskConfig::default().daily_max);
+        config
+            .apply_env(|name| match name {
+                "PURSE_RISK_DAILY_MAX" => Some("75.5".to_owned()),
+                "PURSE_RISK_NEW_DEVICE_COOLDOWN_S" => Some("60".to_owned()),
+                _ => None,
+            })
+            .expect("valid env");
+        assert_eq!(config.risk.daily_max, rust_decimal::Decimal::new(755, 1));
+        assert_eq!(config.risk.new_device_cooldown_s, 60);
+        let err = Config::default().apply_env(|name| {
+            (name == "PURSE_RISK_VELOCITY_PER_MINUTE").then(|| "fast".to_owned())
+        });
+        assert!(err.is_err());
     }
 
     #[test]

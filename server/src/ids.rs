@@ -38,6 +38,12 @@ pub enum IdKind {
     TopUp,
     Refund,
     Event,
+    /// POS API keys of merchants.
+    ApiKey,
+    /// QR codes a merchant had the server make.
+    Qr,
+    /// Risk-rule rejections.
+    RiskRejection,
     /// Refresh-token families and other server-internal records that still want an opaque id.
     Session,
 }
@@ -55,6 +61,9 @@ impl IdKind {
             IdKind::TopUp => "top_",
             IdKind::Refund => "rfd_",
             IdKind::Event => "evt_",
+            IdKind::ApiKey => "key_",
+            IdKind::Qr => "qr_",
+            IdKind::RiskRejection => "rsk_",
             IdKind::Session => "ses_",
         }
     }

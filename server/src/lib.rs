@@ -17,6 +17,9 @@
 //! - [`wallets`]: wallets as their owners see them (open, list, balance, history).
 //! - [`transfers`]: P2P transfers and their limits.
 //! - [`idempotency`]: `Idempotency-Key` replay, 409 and 422 for POSTs that create or move.
+//! - [`merchants`]: merchants, their signing keys, POS API keys and signed QR codes.
+//! - [`payments`]: payments to merchants (both QR flows) and refunds.
+//! - [`risk`]: risk rules for payments and charges, and their rejections.
 //! - [`cli`]: the `purse` sub-commands.
 //! - [`bench`]: the load generators behind `purse bench` (loopback targets only).
 //!
@@ -34,6 +37,9 @@ pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
+pub mod merchants;
+pub mod payments;
+pub mod risk;
 pub mod transfers;
 pub mod wallets;
 

@@ -33,5 +33,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::ledger::http::Api::openapi());
     doc.merge(crate::wallets::http::Api::openapi());
     doc.merge(crate::transfers::http::Api::openapi());
+    doc.merge(crate::merchants::http::Api::openapi());
+    doc.merge(crate::payments::http::Api::openapi());
+    doc.merge(crate::risk::http::Api::openapi());
     doc
 }

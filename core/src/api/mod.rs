@@ -4,12 +4,15 @@
 //! With the `openapi` feature (enabled by the server only) the types also derive `utoipa::ToSchema`
 //! so the server's `/openapi.json` is generated from these very definitions.
 //!
-//! Sub-modules hold the bodies of one area each (`identity`, `ledger`); this file holds what every
-//! area shares: the error body ([`Problem`]) and cursor pagination ([`PageQuery`], [`Page`]).
+//! Sub-modules hold the bodies of one area each (`identity`, `ledger`, `events`, `merchants`,
+//! `payments`); this file holds what every area shares: the error body ([`Problem`]) and cursor
+//! pagination ([`PageQuery`], [`Page`]).
 
 pub mod events;
 pub mod identity;
 pub mod ledger;
+pub mod merchants;
+pub mod payments;
 
 use serde::{Deserialize, Serialize};
 

@@ -77,7 +77,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 
 /// Checks `Authorization: Bearer <admin token>`. Digests are compared so the comparison time does
 /// not depend on how much of the token a caller guessed right.
-fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let Some(expected) = state.config.admin_token.as_deref() else {
         return Err(
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "Not found").detail(format!(

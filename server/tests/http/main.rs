@@ -2,11 +2,16 @@
 //! SQLite (a temporary directory) and on PostgreSQL (a database with a random name per test).
 //! One binary with one module per topic and a shared `util`.
 
+mod charges;
 mod concurrency;
 mod idempotency;
 mod identity;
 mod ledger;
+mod merchants;
 mod operations;
+mod payments;
+mod refunds;
+mod risk;
 mod transfers;
 mod util;
 mod wallets;

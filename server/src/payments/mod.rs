@@ -1,0 +1,989 @@
+//! Payments to merchants, both QR flows, and refunds. It decides whether a payment may happen
+//! (codes, keys, merchant, currencies, risk rules) and hands the money movement to
+//! [`Ledger::transfer`]; it never writes a balance or a transfer row itself.
+//!
+//! - **Merchant-presented** (`POST /v1/payments`, device-signed): decode the scanned EMV payload,
+//!   check it is a Purse code, verify its signature with the merchant's key, then move the money
+//!   payer wallet → merchant wallet.
+//! - **Consumer-presented** (`POST /v1/charges`, POS key): verify the pay code with the device's
+//!   registered key, claim its counter, move the money.
+//! - **Refunds** (`POST /v1/refunds`): reserve, then move merchant wallet → payer wallet.
+//!
+//! **Invariant (single use):** a dynamic code's payment is posted under the ledger reference
+//! `qr:<merchant id>:<code reference>` (a dynamic code's reference is unique per merchant), with
+//! the payment id as memo. The ledger's `UNIQUE` reference refuses a second payment even across
+//! processes (`qr_already_paid`); a retry of the same payment (same payer and Idempotency-Key,
+//! hence the same payment id and memo) is answered with the original transfer.
+//!
+//! **Invariant (counter monotonic):** a pay code is accepted only if its counter is above the
+//! device's last accepted counter; the counter is raised by a conditional upsert in the same
+//! transaction as the charge row is inserted (`store::claim_paycode`), so two processes can never
+//! both accept a code. The charge is posted under `paycode:<device id>:<counter>`.
+//!
+//! **Invariant (refund cap):** the sum of a payment's refunds never exceeds it: each refund first
+//! reserves its amount with `UPDATE ... SET refunded_minor = refunded_minor + a WHERE
+//! refunded_minor + a <= amount_minor` (plus a `CHECK` in the schema), in the transaction that
+//! inserts the pending refund; then the money moves under `refund:<refund id>`; a definite
+//! failure gives the reservation back. A crash between the two leaves a pending refund whose
+//! amount stays reserved (never over-refunded); retrying with the same Idempotency-Key posts the
+//! transfer under the same reference and completes it.
+
+pub mod http;
+pub mod store;
+
+use actix_web::http::StatusCode;
+use purse_core::api::events::EventType;
+use purse_core::api::payments::{
+    Charge, CreateChargeRequest, CreatePaymentRequest, CreateRefundRequest, Payment, Refund,
+};
+use purse_core::keys::PublicKey;
+use purse_core::merchant_code::{self, MerchantCodeError};
+use purse_core::money::{self, Amount, Currency, MoneyError};
+use purse_core::paycode::{self, PaycodeError};
+
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::events::{Events, NewEvent};
+use crate::idempotency::IdempotencyKey;
+use crate::identity::{Identity, IdentityError};
+use crate::ids::{self, IdKind};
+use crate::ledger::{AccountKind, Ledger, LedgerError, NewTransfer, TransferKind, now_ms};
+use crate::merchants::store::MerchantRow;
+use crate::merchants::{MerchantCaller, MerchantError, Merchants, PosKey, currency_of};
+use crate::risk::{Attempt, Risk, RiskError};
+use store::{ChargeRow, Claim, PaymentRow, RefundRow, Reserve, Table};
+
+/// Longest scanned EMV payload accepted (EMV allows 512 characters).
+pub const PAYLOAD_CHARS_MAX: usize = 512;
+/// Longest charge reference, in characters.
+pub const CHARGE_REFERENCE_CHARS_MAX: usize = 64;
+/// Longest refund reason, in characters.
+pub const REASON_CHARS_MAX: usize = 280;
+/// Devices added to the pay code key id index per lookup miss.
+const KEY_ID_BACKFILL_MAX: i64 = 1000;
+
+/// Why a payment, charge or refund is refused. One conversion ([`From<PaymentError> for
+/// ApiError`]) decides the status of each.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("the payload is not a valid EMV QR code: {0}")]
+    QrInvalid(String),
+    #[error("this is a valid EMV code, but not a Purse merchant code")]
+    QrNotPurse,
+    #[error("the code's signature does not verify with the merchant's key")]
+    QrSignatureInvalid,
+    #[error("the code has expired")]
+    QrExpired,
+    #[error("this code was paid already")]
+    QrAlreadyPaid,
+    #[error("the merchant is not active")]
+    MerchantInactive,
+    #[error("the key that signed this code was revoked")]
+    MerchantKeyRevoked,
+    #[error("the currencies of the code, the wallet and the merchant must match")]
+    CurrencyMismatch,
+    #[error("a static code carries no amount: send `amount`")]
+    AmountRequired,
+    #[error("a dynamic code carries its own amount; `amount` must be absent or equal")]
+    AmountMismatch,
+    #[error("currency must be an ISO 4217 code such as USD")]
+    CurrencyUnknown,
+    #[error(transparent)]
+    Amount(MoneyError),
+    #[error("reference must be 1 to 64 characters without control characters")]
+    ReferenceInvalid,
+    #[error("reason must be at most 280 characters without control characters")]
+    ReasonInvalid,
+    #[error("the wallet's balance is too low")]
+    InsufficientFunds,
+    #[error("not a valid pay code: {0}")]
+    PaycodeMalformed(String),
+    #[error("the pay code does not verify (unknown device, altered or forged)")]
+    PaycodeInvalid,
+    #[error("this pay code was used already")]
+    PaycodeReplayed,
+    #[error("the pay code is outside its validity window")]
+    PaycodeExpired,
+    #[error("the charge is above the pay code's cap")]
+    PaycodeOverLimit,
+    #[error("the device that made this pay code was revoked")]
+    DeviceRevoked,
+    #[error("the refund would take the refunded total above the payment")]
+    RefundExceeds,
+    #[error("`payment` must be a payment (pay_...) or charge (chg_...) id")]
+    PaymentIdInvalid,
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Risk(RiskError),
+    #[error(transparent)]
+    Merchant(MerchantError),
+    #[error(transparent)]
+    Ledger(LedgerError),
+    #[error(transparent)]
+    Identity(IdentityError),
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl From<sqlx::Error> for PaymentError {
+    fn from(err: sqlx::Error) -> PaymentError {
+        PaymentError::Storage(err.to_string())
+    }
+}
+
+impl From<MerchantError> for PaymentError {
+    fn from(err: MerchantError) -> PaymentError {
+        match err {
+            MerchantError::NotFound => PaymentError::NotFound("merchant"),
+            MerchantError::Inactive => PaymentError::MerchantInactive,
+            other => PaymentError::Merchant(other),
+        }
+    }
+}
+
+impl From<RiskError> for PaymentError {
+    fn from(err: RiskError) -> PaymentError {
+        PaymentError::Risk(err)
+    }
+}
+
+impl From<LedgerError> for PaymentError {
+    fn from(err: LedgerError) -> PaymentError {
+        match err {
+            LedgerError::InsufficientFunds => PaymentError::InsufficientFunds,
+            LedgerError::CurrencyMismatch => PaymentError::CurrencyMismatch,
+            other => PaymentError::Ledger(other),
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(err: PaymentError) -> ApiError {
+        let detail = err.to_string();
+        let bad = |code| ApiError::bad_request(code, detail.clone());
+        let unprocessable = |code| ApiError::unprocessable(code, detail.clone());
+        match err {
+            PaymentError::QrInvalid(_) => bad("qr_invalid"),
+            PaymentError::QrNotPurse => unprocessable("qr_not_purse"),
+            PaymentError::QrSignatureInvalid => unprocessable("qr_signature_invalid"),
+            PaymentError::QrExpired => unprocessable("qr_expired"),
+            PaymentError::QrAlreadyPaid => ApiError::conflict("qr_already_paid", detail),
+            PaymentError::MerchantInactive => unprocessable("merchant_inactive"),
+            PaymentError::MerchantKeyRevoked => unprocessable("merchant_key_revoked"),
+            PaymentError::CurrencyMismatch => unprocessable("currency_mismatch"),
+            PaymentError::AmountRequired => bad("amount_required"),
+            PaymentError::AmountMismatch => unprocessable("amount_mismatch"),
+            PaymentError::CurrencyUnknown => bad("currency_unknown"),
+            PaymentError::Amount(err) => bad(err.code()),
+            PaymentError::ReferenceInvalid => bad("reference_invalid"),
+            PaymentError::ReasonInvalid => bad("reason_invalid"),
+            PaymentError::PaymentIdInvalid => bad("payment_invalid"),
+            PaymentError::InsufficientFunds => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_funds",
+                "Insufficient funds",
+            )
+            .detail(detail),
+            PaymentError::PaycodeMalformed(_) => bad("paycode_invalid"),
+            PaymentError::PaycodeInvalid => unprocessable("paycode_invalid"),
+            PaymentError::PaycodeReplayed => ApiError::conflict("paycode_replayed", detail),
+            PaymentError::PaycodeExpired => unprocessable("paycode_expired"),
+            PaymentError::PaycodeOverLimit => unprocessable("paycode_over_limit"),
+            PaymentError::DeviceRevoked => {
+                ApiError::new(StatusCode::FORBIDDEN, "device_revoked", "Forbidden").detail(detail)
+            }
+            PaymentError::RefundExceeds => unprocessable("refund_exceeds_payment"),
+            PaymentError::NotFound(what) => ApiError::not_found(what),
+            PaymentError::Risk(err) => err.into(),
+            PaymentError::Merchant(err) => err.into(),
+            PaymentError::Ledger(err) => err.into(),
+            PaymentError::Identity(err) => err.into(),
+            PaymentError::Storage(message) => {
+                ApiError::internal(format_args!("payments: {message}"))
+            }
+        }
+    }
+}
+
+/// A `CreatePaymentRequest` whose shape is valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayRequest {
+    payload: String,
+    wallet: String,
+    amount: Option<String>,
+}
+
+impl PayRequest {
+    pub fn validate(request: &CreatePaymentRequest) -> Result<PayRequest, PaymentError> {
+        if request.payload.is_empty() || request.payload.chars().count() > PAYLOAD_CHARS_MAX {
+            return Err(PaymentError::QrInvalid(
+                "the payload must be 1 to 512 characters".to_owned(),
+            ));
+        }
+        Ok(PayRequest {
+            payload: request.payload.clone(),
+            wallet: request.wallet.clone(),
+            amount: request.amount.clone(),
+        })
+    }
+}
+
+/// A `CreateChargeRequest` whose shape is valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChargeRequest {
+    paycode: String,
+    amount: Amount,
+    reference: Option<String>,
+}
+
+impl ChargeRequest {
+    pub fn validate(request: &CreateChargeRequest) -> Result<ChargeRequest, PaymentError> {
+        let currency =
+            Currency::from_code(&request.currency).map_err(|_| PaymentError::CurrencyUnknown)?;
+        let amount = Amount::parse(&request.amount, currency).map_err(PaymentError::Amount)?;
+        if let Some(reference) = &request.reference {
+            let chars = reference.chars().count();
+            if chars == 0
+                || chars > CHARGE_REFERENCE_CHARS_MAX
+                || reference.chars().any(char::is_control)
+            {
+                return Err(PaymentError::ReferenceInvalid);
+            }
+        }
+        if request.paycode.len() > paycode::TEXT_CHARS_MAX {
+            return Err(PaymentError::PaycodeMalformed("too long".to_owned()));
+        }
+        Ok(ChargeRequest {
+            paycode: request.paycode.clone(),
+            amount,
+            reference: request.reference.clone(),
+        })
+    }
+}
+
+/// A `CreateRefundRequest` whose shape is valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundRequest {
+    payment: String,
+    table: Table,
+    amount: Option<String>,
+    reason: Option<String>,
+}
+
+impl RefundRequest {
+    pub fn validate(request: &CreateRefundRequest) -> Result<RefundRequest, PaymentError> {
+        let table = if ids::is_valid(IdKind::Payment, &request.payment) {
+            Table::Payments
+        } else if ids::is_valid(IdKind::Charge, &request.payment) {
+            Table::Charges
+        } else {
+            return Err(PaymentError::PaymentIdInvalid);
+        };
+        if let Some(reason) = &request.reason {
+            if reason.chars().count() > REASON_CHARS_MAX || reason.chars().any(char::is_control) {
+                return Err(PaymentError::ReasonInvalid);
+            }
+        }
+        Ok(RefundRequest {
+            payment: request.payment.clone(),
+            table,
+            amount: request.amount.clone(),
+            reason: request.reason.clone().filter(|r| !r.is_empty()),
+        })
+    }
+}
+
+fn stored_currency(code: &str) -> Result<&'static Currency, PaymentError> {
+    Currency::from_code(code)
+        .map_err(|_| PaymentError::Storage(format!("a stored currency {code} is unknown")))
+}
+
+fn payment_view(row: &PaymentRow, merchant_name: &str) -> Result<Payment, PaymentError> {
+    let currency = stored_currency(&row.currency)?;
+    Ok(Payment {
+        id: row.id.clone(),
+        merchant_id: row.merchant_id.clone(),
+        merchant_name: merchant_name.to_owned(),
+        wallet: row.payer_wallet.clone(),
+        amount: money::format_minor(row.amount_minor, currency),
+        currency: row.currency.clone(),
+        reference: row.reference.clone(),
+        status: row.status.clone(),
+        refunded_amount: money::format_minor(row.refunded_minor, currency),
+        transfer_id: row.transfer_id.clone().unwrap_or_default(),
+        created_at_ms: row.created_at_ms,
+    })
+}
+
+fn charge_view(row: &ChargeRow) -> Result<Charge, PaymentError> {
+    let currency = stored_currency(&row.currency)?;
+    Ok(Charge {
+        id: row.id.clone(),
+        merchant_id: row.merchant_id.clone(),
+        amount: money::format_minor(row.amount_minor, currency),
+        currency: row.currency.clone(),
+        reference: row.reference.clone(),
+        device_id: row.device_id.clone(),
+        status: row.status.clone(),
+        refunded_amount: money::format_minor(row.refunded_minor, currency),
+        transfer_id: row.transfer_id.clone().unwrap_or_default(),
+        created_at_ms: row.created_at_ms,
+    })
+}
+
+fn refund_view(row: &RefundRow) -> Result<Refund, PaymentError> {
+    let currency = stored_currency(&row.currency)?;
+    Ok(Refund {
+        id: row.id.clone(),
+        payment: row.payment_id.clone(),
+        amount: money::format_minor(row.amount_minor, currency),
+        currency: row.currency.clone(),
+        reason: row.reason.clone(),
+        status: row.status.clone(),
+        transfer_id: row.transfer_id.clone().unwrap_or_default(),
+        created_at_ms: row.created_at_ms,
+    })
+}
+
+/// Ledger errors after which no money moved and none will under this reference.
+fn is_definite(err: &LedgerError) -> bool {
+    matches!(
+        err,
+        LedgerError::InsufficientFunds
+            | LedgerError::AccountNotFound(_)
+            | LedgerError::CurrencyMismatch
+            | LedgerError::DuplicateReference(_)
+            | LedgerError::AmountInvalid
+            | LedgerError::SameAccount
+            | LedgerError::ReferenceInvalid
+            | LedgerError::MemoTooLong
+            | LedgerError::CurrencyInvalid
+    )
+}
+
+/// A payment or charge as a refund sees it.
+struct Payable {
+    table: Table,
+    id: String,
+    merchant_id: String,
+    payer_id: String,
+    payer_wallet: String,
+    amount_minor: i64,
+    refunded_minor: i64,
+    currency: String,
+}
+
+/// The payments service shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct Payments {
+    db: Db,
+    ledger: Ledger,
+    identity: std::sync::Arc<Identity>,
+    merchants: Merchants,
+    risk: Risk,
+    events: Events,
+}
+
+impl Payments {
+    pub fn new(
+        db: Db,
+        ledger: Ledger,
+        identity: std::sync::Arc<Identity>,
+        merchants: Merchants,
+        risk: Risk,
+        events: Events,
+    ) -> Payments {
+        Payments {
+            db,
+            ledger,
+            identity,
+            merchants,
+            risk,
+            events,
+        }
+    }
+
+    /// Publishes `event` to the payer and to the merchant; a failure is logged, never returned
+    /// (the money moved already).
+    async fn publish(
+        &self,
+        payer_id: &str,
+        merchant_id: &str,
+        type_: EventType,
+        dedupe_key: String,
+        data: serde_json::Value,
+    ) {
+        for owner_id in [payer_id, merchant_id] {
+            let event = NewEvent {
+                owner_id: owner_id.to_owned(),
+                type_,
+                dedupe_key: dedupe_key.clone(),
+                data: data.clone(),
+            };
+            if let Err(err) = self.events.publish(event).await {
+                tracing::warn!(error = %err, owner_id, dedupe_key, "event not published");
+            }
+        }
+    }
+
+    /// Pays the merchant code in `request` from `user_id`'s wallet, signed by `device_id`.
+    pub async fn pay(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        key: &IdempotencyKey,
+        request: PayRequest,
+    ) -> Result<Payment, PaymentError> {
+        let now = now_ms();
+        let unverified = merchant_code::decode(&request.payload).map_err(|err| match err {
+            MerchantCodeError::NotPurseCode => PaymentError::QrNotPurse,
+            MerchantCodeError::Unsigned => PaymentError::QrSignatureInvalid,
+            other => PaymentError::QrInvalid(other.to_string()),
+        })?;
+        let key_row = self
+            .merchants
+            .key(&unverified.key_id().to_string())
+            .await?
+            .filter(|k| k.merchant_id == unverified.merchant_id())
+            .ok_or(PaymentError::QrSignatureInvalid)?;
+        let public_key = PublicKey::from_bytes(&key_row.public_key).map_err(|_| {
+            PaymentError::Storage("a stored merchant key does not parse".to_owned())
+        })?;
+        let code = unverified
+            .verify(&public_key, (now / 1000) as u64)
+            .map_err(|err| match err {
+                MerchantCodeError::Expired { .. } => PaymentError::QrExpired,
+                MerchantCodeError::WrongKey { .. } | MerchantCodeError::BadSignature => {
+                    PaymentError::QrSignatureInvalid
+                }
+                other => PaymentError::QrInvalid(other.to_string()),
+            })?;
+        if key_row.revoked_at_ms.is_some() {
+            return Err(PaymentError::MerchantKeyRevoked);
+        }
+        let merchant = self
+            .merchants
+            .row(code.merchant_id())
+            .await?
+            .ok_or(PaymentError::QrSignatureInvalid)?;
+        if merchant.status != "active" {
+            return Err(PaymentError::MerchantInactive);
+        }
+        let currency = code.currency();
+        if currency_of(&merchant)?.code != currency.code {
+            return Err(PaymentError::CurrencyMismatch);
+        }
+        let amount = match (code.amount(), &request.amount) {
+            (Some(amount), None) => amount,
+            (Some(amount), Some(text)) => {
+                let asked = Amount::parse(text, currency).map_err(PaymentError::Amount)?;
+                if asked != amount {
+                    return Err(PaymentError::AmountMismatch);
+                }
+                amount
+            }
+            (None, Some(text)) => Amount::parse(text, currency).map_err(PaymentError::Amount)?,
+            (None, None) => return Err(PaymentError::AmountRequired),
+        };
+        let wallet = self
+            .ledger
+            .account(&request.wallet)
+            .await?
+            .filter(|a| a.kind == AccountKind::Wallet && a.owner_id.as_deref() == Some(user_id))
+            .ok_or(PaymentError::NotFound("wallet"))?;
+        if wallet.currency != currency.code {
+            return Err(PaymentError::CurrencyMismatch);
+        }
+        let device = self
+            .identity
+            .device(user_id, device_id)
+            .await
+            .map_err(PaymentError::Identity)?;
+        let dynamic_reference = code
+            .is_dynamic()
+            .then(|| code.reference().map(str::to_owned))
+            .flatten();
+        let pending = PaymentRow {
+            id: ids::new_id(IdKind::Payment),
+            merchant_id: merchant.id.clone(),
+            payer_id: user_id.to_owned(),
+            payer_wallet: wallet.id.clone(),
+            device_id: device_id.to_owned(),
+            idempotency_key: key.as_str().to_owned(),
+            amount_minor: amount.minor(),
+            currency: currency.code.to_owned(),
+            reference: code.reference().map(str::to_owned),
+            status: "pending".to_owned(),
+            refunded_minor: 0,
+            transfer_id: None,
+            created_at_ms: now,
+        };
+        // A retry of a payment whose answer was lost: same key, same payment.
+        let existing = store::payment_by_key(&self.db, user_id, key.as_str()).await?;
+        if let Some(row) = &existing {
+            if row.status == "succeeded" {
+                return payment_view(row, &merchant.name);
+            }
+        }
+        if existing.is_none() {
+            self.risk
+                .check(&Attempt {
+                    user_id,
+                    device_id,
+                    device_created_at_ms: device.created_at_ms,
+                    merchant_id: &merchant.id,
+                    amount,
+                    now_ms: now,
+                })
+                .await?;
+        }
+        let row = store::insert_payment_or_get(&self.db, &pending).await?;
+        let ledger_reference = match &dynamic_reference {
+            Some(reference) => format!("qr:{}:{reference}", merchant.id),
+            None => format!("pay:{}", row.id),
+        };
+        let posted = self
+            .ledger
+            .transfer(NewTransfer {
+                reference: ledger_reference,
+                kind: TransferKind::Payment,
+                debit_account: row.payer_wallet.clone(),
+                credit_account: merchant.wallet_id.clone(),
+                currency: row.currency.clone(),
+                amount_minor: row.amount_minor,
+                memo: Some(row.id.clone()),
+            })
+            .await;
+        let posted = match posted {
+            Ok(posted) => posted,
+            Err(err) => {
+                if is_definite(&err) {
+                    store::settle(&self.db, Table::Payments, &row.id, "failed", None).await?;
+                }
+                return Err(match err {
+                    LedgerError::DuplicateReference(_) if dynamic_reference.is_some() => {
+                        PaymentError::QrAlreadyPaid
+                    }
+                    other => other.into(),
+                });
+            }
+        };
+        store::settle(
+            &self.db,
+            Table::Payments,
+            &row.id,
+            "succeeded",
+            Some(&posted.transfer.id),
+        )
+        .await?;
+        let mut done = row;
+        done.status = "succeeded".to_owned();
+        done.transfer_id = Some(posted.transfer.id);
+        let payment = payment_view(&done, &merchant.name)?;
+        tracing::info!(payment_id = %payment.id, merchant_id = %merchant.id, "payment succeeded");
+        self.publish(
+            user_id,
+            &merchant.id,
+            EventType::PaymentSucceeded,
+            format!("payment:{}", payment.id),
+            serde_json::to_value(&payment).unwrap_or_default(),
+        )
+        .await;
+        Ok(payment)
+    }
+
+    /// A payment for its payer, its merchant's owner or its merchant's POS keys.
+    pub async fn get_payment(
+        &self,
+        caller: &MerchantCaller,
+        id: &str,
+    ) -> Result<Payment, PaymentError> {
+        if !ids::is_valid(IdKind::Payment, id) {
+            return Err(PaymentError::NotFound("payment"));
+        }
+        let row = store::payment(&self.db, id)
+            .await?
+            .filter(|row| row.status == "succeeded")
+            .ok_or(PaymentError::NotFound("payment"))?;
+        let merchant = self
+            .merchants
+            .row(&row.merchant_id)
+            .await?
+            .ok_or(PaymentError::NotFound("payment"))?;
+        let allowed = match caller {
+            MerchantCaller::User(user) => {
+                user.user_id == row.payer_id || user.user_id == merchant.owner_id
+            }
+            MerchantCaller::Pos(pos) => pos.merchant_id == merchant.id,
+        };
+        if !allowed {
+            return Err(PaymentError::NotFound("payment"));
+        }
+        payment_view(&row, &merchant.name)
+    }
+
+    /// The device whose key id is `key_id`, filling the key id index on a miss.
+    async fn device_of_key(
+        &self,
+        key_id: &str,
+    ) -> Result<Option<crate::identity::store::DeviceRow>, PaymentError> {
+        let mut found = store::device_of_key_id(&self.db, key_id).await?;
+        if found.is_none() {
+            for device in store::devices_without_key_id(&self.db, KEY_ID_BACKFILL_MAX).await? {
+                if let Ok(key) = PublicKey::from_bytes(&device.public_key) {
+                    store::insert_device_key_id(&self.db, &key.key_id().to_string(), &device.id)
+                        .await?;
+                }
+            }
+            found = store::device_of_key_id(&self.db, key_id).await?;
+        }
+        let Some(device_id) = found else {
+            return Ok(None);
+        };
+        crate::identity::store::device_by_id(&self.db, &device_id)
+            .await
+            .map_err(PaymentError::Identity)
+    }
+
+    /// Charges the pay code in `request` for the POS key's merchant.
+    pub async fn charge(
+        &self,
+        pos: &PosKey,
+        key: &IdempotencyKey,
+        request: ChargeRequest,
+    ) -> Result<Charge, PaymentError> {
+        let now = now_ms();
+        let merchant = self
+            .merchants
+            .row(&pos.merchant_id)
+            .await?
+            .ok_or(PaymentError::NotFound("merchant"))?;
+        if let Some(existing) = store::charge_by_key(&self.db, &merchant.id, key.as_str()).await? {
+            return self.finish_charge(&merchant, existing).await;
+        }
+        let unverified = paycode::decode(&request.paycode)
+            .map_err(|err| PaymentError::PaycodeMalformed(err.to_string()))?;
+        let device = self
+            .device_of_key(&unverified.key_id().to_string())
+            .await?
+            .ok_or(PaymentError::PaycodeInvalid)?;
+        let device_key = PublicKey::from_bytes(&device.public_key)
+            .map_err(|_| PaymentError::Storage("a stored device key does not parse".to_owned()))?;
+        let code = unverified
+            .verify(
+                &device_key,
+                None,
+                (now / 1000) as u64,
+                Some(&request.amount),
+            )
+            .map_err(|err| match err {
+                PaycodeError::Expired { .. } | PaycodeError::NotYetValid { .. } => {
+                    PaymentError::PaycodeExpired
+                }
+                PaycodeError::OverLimit { .. } => PaymentError::PaycodeOverLimit,
+                PaycodeError::CurrencyMismatch { .. } => PaymentError::CurrencyMismatch,
+                PaycodeError::Replayed { .. } => PaymentError::PaycodeReplayed,
+                PaycodeError::Invalid { .. } => PaymentError::PaycodeMalformed(err.to_string()),
+                _ => PaymentError::PaycodeInvalid,
+            })?;
+        if device.revoked_at_ms.is_some() {
+            return Err(PaymentError::DeviceRevoked);
+        }
+        if merchant.status != "active" {
+            return Err(PaymentError::MerchantInactive);
+        }
+        let currency = request.amount.currency();
+        if currency_of(&merchant)?.code != currency.code {
+            return Err(PaymentError::CurrencyMismatch);
+        }
+        let wallet = self
+            .ledger
+            .wallets_of(&device.user_id)
+            .await?
+            .into_iter()
+            .find(|w| w.currency == currency.code)
+            .ok_or(PaymentError::InsufficientFunds)?;
+        self.risk
+            .check(&Attempt {
+                user_id: &device.user_id,
+                device_id: &device.id,
+                device_created_at_ms: device.created_at_ms,
+                merchant_id: &merchant.id,
+                amount: request.amount,
+                now_ms: now,
+            })
+            .await?;
+        let row = ChargeRow {
+            id: ids::new_id(IdKind::Charge),
+            merchant_id: merchant.id.clone(),
+            payer_id: device.user_id.clone(),
+            payer_wallet: wallet.id,
+            device_id: device.id.clone(),
+            counter: i64::from(code.counter()),
+            idempotency_key: key.as_str().to_owned(),
+            amount_minor: request.amount.minor(),
+            currency: currency.code.to_owned(),
+            reference: request.reference,
+            status: "pending".to_owned(),
+            refunded_minor: 0,
+            transfer_id: None,
+            created_at_ms: now,
+        };
+        match store::claim_paycode(&self.db, &row).await? {
+            Claim::Claimed => {}
+            Claim::Replayed => {
+                // Two requests with one key racing in two processes: answer the winner.
+                if let Some(existing) =
+                    store::charge_by_key(&self.db, &merchant.id, key.as_str()).await?
+                {
+                    return self.finish_charge(&merchant, existing).await;
+                }
+                return Err(PaymentError::PaycodeReplayed);
+            }
+        }
+        self.finish_charge(&merchant, row).await
+    }
+
+    /// Moves the money of a claimed charge (again, idempotently, for a retried one).
+    async fn finish_charge(
+        &self,
+        merchant: &MerchantRow,
+        row: ChargeRow,
+    ) -> Result<Charge, PaymentError> {
+        match row.status.as_str() {
+            "succeeded" => return charge_view(&row),
+            "failed" => return Err(PaymentError::InsufficientFunds),
+            _ => {}
+        }
+        let posted = self
+            .ledger
+            .transfer(NewTransfer {
+                reference: format!("paycode:{}:{}", row.device_id, row.counter),
+                kind: TransferKind::Payment,
+                debit_account: row.payer_wallet.clone(),
+                credit_account: merchant.wallet_id.clone(),
+                currency: row.currency.clone(),
+                amount_minor: row.amount_minor,
+                memo: Some(row.id.clone()),
+            })
+            .await;
+        let posted = match posted {
+            Ok(posted) => posted,
+            Err(err) => {
+                if is_definite(&err) {
+                    store::settle(&self.db, Table::Charges, &row.id, "failed", None).await?;
+                }
+                return Err(match err {
+                    LedgerError::DuplicateReference(_) => PaymentError::PaycodeReplayed,
+                    other => other.into(),
+                });
+            }
+        };
+        store::settle(
+            &self.db,
+            Table::Charges,
+            &row.id,
+            "succeeded",
+            Some(&posted.transfer.id),
+        )
+        .await?;
+        let mut done = row;
+        done.status = "succeeded".to_owned();
+        done.transfer_id = Some(posted.transfer.id);
+        let charge = charge_view(&done)?;
+        tracing::info!(charge_id = %charge.id, merchant_id = %merchant.id, "charge succeeded");
+        self.publish(
+            &done.payer_id,
+            &merchant.id,
+            EventType::PaymentSucceeded,
+            format!("charge:{}", charge.id),
+            serde_json::to_value(&charge).unwrap_or_default(),
+        )
+        .await;
+        Ok(charge)
+    }
+
+    /// A charge for its merchant's owner or POS keys.
+    pub async fn get_charge(
+        &self,
+        caller: &MerchantCaller,
+        id: &str,
+    ) -> Result<Charge, PaymentError> {
+        if !ids::is_valid(IdKind::Charge, id) {
+            return Err(PaymentError::NotFound("charge"));
+        }
+        let row = store::charge(&self.db, id)
+            .await?
+            .filter(|row| row.status == "succeeded")
+            .ok_or(PaymentError::NotFound("charge"))?;
+        self.merchants
+            .authorized(caller, &row.merchant_id)
+            .await
+            .map_err(|_| PaymentError::NotFound("charge"))?;
+        charge_view(&row)
+    }
+
+    async fn payable(&self, table: Table, id: &str) -> Result<Option<Payable>, PaymentError> {
+        Ok(match table {
+            Table::Payments => store::payment(&self.db, id)
+                .await?
+                .filter(|r| r.status == "succeeded")
+                .map(|r| Payable {
+                    table,
+                    id: r.id,
+                    merchant_id: r.merchant_id,
+                    payer_id: r.payer_id,
+                    payer_wallet: r.payer_wallet,
+                    amount_minor: r.amount_minor,
+                    refunded_minor: r.refunded_minor,
+                    currency: r.currency,
+                }),
+            Table::Charges => store::charge(&self.db, id)
+                .await?
+                .filter(|r| r.status == "succeeded")
+                .map(|r| Payable {
+                    table,
+                    id: r.id,
+                    merchant_id: r.merchant_id,
+                    payer_id: r.payer_id,
+                    payer_wallet: r.payer_wallet,
+                    amount_minor: r.amount_minor,
+                    refunded_minor: r.refunded_minor,
+                    currency: r.currency,
+                }),
+        })
+    }
+
+    /// Refunds (part of) a payment or charge of a merchant `caller` may act for.
+    pub async fn refund(
+        &self,
+        caller: &MerchantCaller,
+        key: &IdempotencyKey,
+        request: RefundRequest,
+    ) -> Result<Refund, PaymentError> {
+        let payable = self
+            .payable(request.table, &request.payment)
+            .await?
+            .ok_or(PaymentError::NotFound("payment"))?;
+        let merchant = self
+            .merchants
+            .authorized(caller, &payable.merchant_id)
+            .await
+            .map_err(|_| PaymentError::NotFound("payment"))?;
+        // Keys are scoped per caller (a user or a POS key), stored per merchant.
+        let scoped_key = format!("{}:{}", caller.idempotency_owner(), key.as_str());
+        if let Some(existing) = store::refund_by_key(&self.db, &merchant.id, &scoped_key).await? {
+            return self.finish_refund(&merchant, &payable, existing).await;
+        }
+        let currency = stored_currency(&payable.currency)?;
+        let amount_minor = match &request.amount {
+            Some(text) => Amount::parse(text, currency)
+                .map_err(PaymentError::Amount)?
+                .minor(),
+            None => payable.amount_minor - payable.refunded_minor,
+        };
+        if amount_minor <= 0 {
+            return Err(PaymentError::RefundExceeds);
+        }
+        let row = RefundRow {
+            id: ids::new_id(IdKind::Refund),
+            payment_id: payable.id.clone(),
+            merchant_id: merchant.id.clone(),
+            idempotency_key: scoped_key,
+            amount_minor,
+            currency: payable.currency.clone(),
+            reason: request.reason,
+            status: "pending".to_owned(),
+            transfer_id: None,
+            created_at_ms: now_ms(),
+        };
+        match store::reserve_refund(&self.db, payable.table, &row).await? {
+            Reserve::Reserved => {}
+            Reserve::Exceeds => return Err(PaymentError::RefundExceeds),
+        }
+        self.finish_refund(&merchant, &payable, row).await
+    }
+
+    async fn finish_refund(
+        &self,
+        merchant: &MerchantRow,
+        payable: &Payable,
+        row: RefundRow,
+    ) -> Result<Refund, PaymentError> {
+        match row.status.as_str() {
+            "succeeded" => return refund_view(&row),
+            "failed" => return Err(PaymentError::InsufficientFunds),
+            _ => {}
+        }
+        let posted = self
+            .ledger
+            .transfer(NewTransfer {
+                reference: format!("refund:{}", row.id),
+                kind: TransferKind::Refund,
+                debit_account: merchant.wallet_id.clone(),
+                credit_account: payable.payer_wallet.clone(),
+                currency: row.currency.clone(),
+                amount_minor: row.amount_minor,
+                memo: Some(payable.id.clone()),
+            })
+            .await;
+        let posted = match posted {
+            Ok(posted) => posted,
+            Err(err) => {
+                if is_definite(&err) {
+                    store::release_refund(&self.db, payable.table, &row).await?;
+                }
+                return Err(err.into());
+            }
+        };
+        store::refund_succeeded(&self.db, &row.id, &posted.transfer.id).await?;
+        let mut done = row;
+        done.status = "succeeded".to_owned();
+        done.transfer_id = Some(posted.transfer.id);
+        let refund = refund_view(&done)?;
+        tracing::info!(refund_id = %refund.id, payment = %payable.id, "refund succeeded");
+        self.publish(
+            &payable.payer_id,
+            &merchant.id,
+            EventType::PaymentRefunded,
+            format!("refund:{}", refund.id),
+            serde_json::to_value(&refund).unwrap_or_default(),
+        )
+        .await;
+        Ok(refund)
+    }
+
+    /// A refund for its merchant's owner or POS keys, or the payer.
+    pub async fn get_refund(
+        &self,
+        caller: &MerchantCaller,
+        id: &str,
+    ) -> Result<Refund, PaymentError> {
+        if !ids::is_valid(IdKind::Refund, id) {
+            return Err(PaymentError::NotFound("refund"));
+        }
+        let row = store::refund(&self.db, id)
+            .await?
+            .filter(|row| row.status == "succeeded")
+            .ok_or(PaymentError::NotFound("refund"))?;
+        let table = if row.payment_id.starts_with(IdKind::Charge.prefix()) {
+            Table::Charges
+        } else {
+            Table::Payments
+        };
+        let payable = self
+            .payable(table, &row.payment_id)
+            .await?
+            .ok_or(PaymentError::NotFound("refund"))?;
+        let is_payer =
+            matches!(caller, MerchantCaller::User(user) if user.user_id == payable.payer_id);
+        if !is_payer {
+            self.merchants
+                .authorized(caller, &row.merchant_id)
+                .await
+                .map_err(|_| PaymentError::NotFound("refund"))?;
+        }
+        refund_view(&row)
+    }
+}
