@@ -42,6 +42,10 @@ pub struct AppState {
     pub payments: crate::payments::Payments,
     /// Risk rules and their rejections.
     pub risk: crate::risk::Risk,
+    /// Merchant webhook endpoints, secrets and the delivery log.
+    pub webhooks: crate::webhooks::Webhooks,
+    /// Stops the webhook dispatcher task at shutdown.
+    pub webhook_dispatcher: crate::webhooks::dispatcher::Handle,
     /// The OpenAPI document, rendered once at start.
     openapi_json: Arc<String>,
 }
@@ -87,14 +91,15 @@ impl AppState {
             &config.wallets,
             metrics.clone(),
         );
+        let events = crate::events::Events::new(db.clone());
         let transfers = crate::transfers::Transfers::new(
             ledger.clone(),
             identity.clone(),
             &config.limits,
             db.clone(),
+            events.clone(),
         );
         let idempotency = crate::idempotency::Idempotency::start(db.clone());
-        let events = crate::events::Events::new(db.clone());
         let merchants = crate::merchants::Merchants::new(db.clone(), ledger.clone());
         let risk = crate::risk::Risk::new(&config.risk, db.clone());
         let payments = crate::payments::Payments::new(
@@ -105,6 +110,9 @@ impl AppState {
             risk.clone(),
             events.clone(),
         );
+        let webhooks = crate::webhooks::Webhooks::new(db.clone(), events.clone(), &config.webhooks);
+        let webhook_dispatcher =
+            crate::webhooks::dispatcher::start(db.clone(), events.clone(), config.webhooks.clone());
         let openapi_json = serde_json::to_string(&crate::openapi::document())
             .map_err(|err| StartError::Other(format!("rendering the OpenAPI document: {err}")))?;
         Ok(AppState {
@@ -119,6 +127,8 @@ impl AppState {
             merchants,
             payments,
             risk,
+            webhooks,
+            webhook_dispatcher,
             openapi_json: Arc::new(openapi_json),
         })
     }
@@ -126,6 +136,8 @@ impl AppState {
     /// Stops the actors after the HTTP server drained (queued transfers still commit), then
     /// closes the pool.
     pub async fn shutdown(&self) {
+        let dispatcher_wait = Duration::from_millis(self.config.webhooks.timeout_ms + 1_000);
+        self.webhook_dispatcher.shutdown(dispatcher_wait).await;
         self.ledger.shutdown().await;
         self.db.close().await;
     }
@@ -157,6 +169,8 @@ fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::merchants::http::routes);
     cfg.configure(crate::payments::http::routes);
     cfg.configure(crate::risk::http::routes);
+    cfg.configure(crate::events::http::routes);
+    cfg.configure(crate::webhooks::http::routes);
 }
 
 /// A running HTTP server.

@@ -43,6 +43,13 @@ pub const ENV_VARS: &[&str] = &[
     "PURSE_WALLET_IDLE_TIMEOUT_MS",
     "PURSE_WALLET_MAILBOX_MAX",
     "PURSE_WALLET_PENDING_MAX",
+    "PURSE_EVENTS_POLL_MS",
+    "PURSE_EVENTS_KEEPALIVE_MS",
+    "PURSE_WEBHOOKS_ALLOW_LOOPBACK",
+    "PURSE_WEBHOOKS_RETRY_BASE_MS",
+    "PURSE_WEBHOOKS_RETRY_MAX_MS",
+    "PURSE_WEBHOOKS_GIVE_UP_AFTER_MS",
+    "PURSE_WEBHOOKS_TIMEOUT_MS",
     "PURSE_RISK_TRANSACTION_MAX",
     "PURSE_RISK_DAILY_MAX",
     "PURSE_RISK_VELOCITY_PER_MINUTE",
@@ -77,6 +84,39 @@ pub struct Config {
     pub wallets: WalletConfig,
     pub limits: LimitsConfig,
     pub risk: RiskConfig,
+    pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Live events (`GET /v1/events`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How often an open stream or long poll re-reads the store, for events that another server
+    /// process published (this process wakes its readers at once).
+    pub poll_ms: u64,
+    /// An idle SSE stream sends a comment this often, so proxies keep it open and a dead client
+    /// is noticed.
+    pub keepalive_ms: u64,
+}
+
+/// Merchant webhooks: where deliveries may go and how failures are retried.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow webhook URLs on loopback addresses (`localhost`, `127.0.0.0/8`, `::1`). Off by
+    /// default so that a merchant cannot make the server call itself; tests switch it on.
+    pub allow_loopback: bool,
+    /// The first retry waits about this long; each further one doubles it (with jitter).
+    pub retry_base_ms: u64,
+    /// The longest wait between two attempts.
+    pub retry_max_ms: u64,
+    /// A delivery still failing this long after its event is marked failed and no longer retried.
+    pub give_up_after_ms: u64,
+    /// One delivery attempt (connect, send, answer) may take this long.
+    pub timeout_ms: u64,
+    /// How often the dispatcher looks for due deliveries and new events when nothing woke it.
+    pub poll_ms: u64,
 }
 
 /// The ledger writer (group commit).
@@ -181,6 +221,30 @@ impl Default for Config {
             wallets: WalletConfig::default(),
             limits: LimitsConfig::default(),
             risk: RiskConfig::default(),
+            events: EventsConfig::default(),
+            webhooks: WebhooksConfig::default(),
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> EventsConfig {
+        EventsConfig {
+            poll_ms: 1_000,
+            keepalive_ms: 15_000,
+        }
+    }
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> WebhooksConfig {
+        WebhooksConfig {
+            allow_loopback: false,
+            retry_base_ms: 30_000,
+            retry_max_ms: 3_600_000,
+            give_up_after_ms: 24 * 3_600_000,
+            timeout_ms: 10_000,
+            poll_ms: 1_000,
         }
     }
 }
@@ -345,6 +409,37 @@ impl Config {
             "PURSE_RISK_NEW_DEVICE_AMOUNT_MAX",
             &mut self.risk.new_device_amount_max,
         )?;
+        set(get, "PURSE_EVENTS_POLL_MS", &mut self.events.poll_ms)?;
+        set(
+            get,
+            "PURSE_EVENTS_KEEPALIVE_MS",
+            &mut self.events.keepalive_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_ALLOW_LOOPBACK",
+            &mut self.webhooks.allow_loopback,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_RETRY_BASE_MS",
+            &mut self.webhooks.retry_base_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_RETRY_MAX_MS",
+            &mut self.webhooks.retry_max_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_GIVE_UP_AFTER_MS",
+            &mut self.webhooks.give_up_after_ms,
+        )?;
+        set(
+            get,
+            "PURSE_WEBHOOKS_TIMEOUT_MS",
+            &mut self.webhooks.timeout_ms,
+        )?;
         Ok(())
     }
 
@@ -375,6 +470,20 @@ impl Config {
         }
         if self.wallets.idle_timeout_ms == 0 {
             return invalid("wallets.idle_timeout_ms must be at least 1");
+        }
+        if self.events.poll_ms == 0 || self.events.keepalive_ms == 0 {
+            return invalid("events.poll_ms and events.keepalive_ms must be at least 1");
+        }
+        let hooks = &self.webhooks;
+        if hooks.retry_base_ms == 0
+            || hooks.retry_max_ms < hooks.retry_base_ms
+            || hooks.timeout_ms == 0
+            || hooks.poll_ms == 0
+        {
+            return invalid(
+                "webhooks: retry_base_ms, timeout_ms and poll_ms must be at least 1, \
+                 and retry_max_ms at least retry_base_ms",
+            );
         }
         if self.db_pool_max == 0 {
             return invalid("db_pool_max must be at least 1");
@@ -441,6 +550,8 @@ impl fmt::Debug for Config {
             .field("wallets", &self.wallets)
             .field("limits", &self.limits)
             .field("risk", &self.risk)
+            .field("events", &self.events)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }

@@ -46,6 +46,8 @@ pub enum IdKind {
     RiskRejection,
     /// Refresh-token families and other server-internal records that still want an opaque id.
     Session,
+    /// Lines of a merchant's webhook delivery log.
+    WebhookAttempt,
 }
 
 impl IdKind {
@@ -65,6 +67,7 @@ impl IdKind {
             IdKind::Qr => "qr_",
             IdKind::RiskRejection => "rsk_",
             IdKind::Session => "ses_",
+            IdKind::WebhookAttempt => "wha_",
         }
     }
 }

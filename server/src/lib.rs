@@ -10,6 +10,7 @@
 //! - [`db`]: the SQLite / PostgreSQL pool, embedded migrations, how one code base serves both.
 //! - [`error`]: the one public error, [`error::ApiError`], rendered as `application/problem+json`.
 //! - [`events`]: what happened to a user or merchant, stored in order for SSE and webhooks.
+//! - [`webhooks`]: merchant webhook endpoints, signatures and the dispatcher that delivers events.
 //! - [`ids`]: prefixed random public ids (`usr_`, `wal_`, `txn_`, ...).
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
@@ -42,6 +43,7 @@ pub mod payments;
 pub mod risk;
 pub mod transfers;
 pub mod wallets;
+pub mod webhooks;
 
 pub mod metrics;
 pub mod openapi;

@@ -36,5 +36,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::merchants::http::Api::openapi());
     doc.merge(crate::payments::http::Api::openapi());
     doc.merge(crate::risk::http::Api::openapi());
+    doc.merge(crate::events::http::Api::openapi());
+    doc.merge(crate::webhooks::http::Api::openapi());
     doc
 }

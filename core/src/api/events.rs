@@ -71,3 +71,40 @@ pub struct Event {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
 }
+
+/// Longest `wait` the long-poll form of `GET /v1/events` accepts, in seconds.
+pub const EVENTS_WAIT_S_MAX: u32 = 30;
+
+/// Query parameters of `GET /v1/events`.
+///
+/// Without `after`, `limit` and `wait` the answer is a Server-Sent Events stream (resumed after
+/// `last_event_id` or the `Last-Event-ID` header, else starting with the next new event). With any
+/// of them it is the long-poll JSON form: a [`crate::api::Page`] of events after `after` (from the
+/// oldest when absent), waiting up to `wait` seconds for the first one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+pub struct EventsQuery {
+    /// `mer_...`: the events of this merchant (its owner's token, or its POS key) instead of the
+    /// caller's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<String>,
+    /// SSE: resume after this event (like the `Last-Event-ID` header, which wins when both are sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_id: Option<String>,
+    /// Long-poll: the events after this one (`evt_...`); from the oldest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Long-poll: at most this many events, 1 to 100 (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Long-poll: wait up to this many seconds (0 to 30, default 0) for an event when none is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<u32>,
+}
+
+impl EventsQuery {
+    /// True when the query asks for the long-poll JSON form rather than a stream.
+    pub fn is_long_poll(&self) -> bool {
+        self.after.is_some() || self.limit.is_some() || self.wait.is_some()
+    }
+}

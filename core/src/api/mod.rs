@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ledger;
 pub mod merchants;
 pub mod payments;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 

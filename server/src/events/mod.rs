@@ -5,12 +5,23 @@
 //! under a `dedupe_key` that names the business fact (`payment:pay_…`), so a retried operation
 //! publishes once. Readers page through [`Events::after`].
 //!
+//! Readers learn about new events two ways: an in-process broadcast of the owner id wakes them
+//! at once when this process published, and they also re-read the store every
+//! `[events] poll_ms`, so events published by another server process on the same PostgreSQL
+//! arrive too. Ordering within one owner is exact (see [`store::insert`]), so a reader resumes
+//! after the highest `seq` it delivered and never skips one.
+//!
 //! It never moves money and never decides who may read what (the HTTP layer checks that the
 //! caller owns `owner_id`).
 
+pub mod http;
+pub mod live;
 pub mod store;
 
+use std::sync::Arc;
+
 use purse_core::api::events::{Event, EventType};
+use tokio::sync::broadcast;
 
 use crate::db::Db;
 use crate::ids::{self, IdKind};
@@ -60,15 +71,26 @@ pub struct Stored {
     pub event: Event,
 }
 
+/// How many "owner X has a new event" notes may wait for a slow in-process reader; a reader that
+/// falls further behind re-reads the store (it loses no event, only the hint).
+const NOTIFY_QUEUE_MAX: usize = 1024;
+
 /// The handle to the event store: cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Events {
     db: Db,
+    notify: broadcast::Sender<Arc<str>>,
 }
 
 impl Events {
     pub fn new(db: Db) -> Events {
-        Events { db }
+        let (notify, _) = broadcast::channel(NOTIFY_QUEUE_MAX);
+        Events { db, notify }
+    }
+
+    /// Wake-ups for readers in this process: each message is the owner id of a new event.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.notify.subscribe()
     }
 
     /// Stores `event` once per `(owner_id, dedupe_key)`; returns the stored event (the first one
@@ -85,6 +107,8 @@ impl Events {
             now_ms(),
         )
         .await?;
+        // No receiver (no open stream) is not an error.
+        let _ = self.notify.send(Arc::from(event.owner_id.as_str()));
         to_stored(row)
     }
 
@@ -100,6 +124,11 @@ impl Events {
             .into_iter()
             .map(to_stored)
             .collect()
+    }
+
+    /// The position of the newest event of `owner_id` (0 when it has none).
+    pub async fn last_seq(&self, owner_id: &str) -> Result<i64, EventsError> {
+        Ok(store::last_seq(&self.db, owner_id).await?)
     }
 
     /// The position of `event_id` if it is one of `owner_id`'s events.

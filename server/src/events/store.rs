@@ -17,6 +17,16 @@ pub struct Row {
 
 /// Inserts an event unless `(owner_id, dedupe_key)` is already there; returns the stored row
 /// (the new one, or the first one published under that key).
+///
+/// **Invariant:** within one owner, events become visible in `seq` order, so a reader that
+/// resumes after the highest `seq` it saw never skips one. SQLite has one writer at a time, so a
+/// row's `seq` is assigned and committed before the next insert begins. On PostgreSQL an identity
+/// value is taken at `INSERT` but becomes visible at `COMMIT`, so two concurrent inserts could
+/// commit in the other order (the outbox gap); the insert therefore runs in a transaction that
+/// first takes a transaction-scoped advisory lock on the owner (`pg_advisory_xact_lock`, keyed by
+/// a hash of `owner_id`), which serialises one owner's inserts across every server process:
+/// the `seq` is taken and committed while the lock is held. Different owners rarely share a hash
+/// and never wait on each other otherwise.
 pub async fn insert(
     db: &Db,
     id: &str,
@@ -26,28 +36,51 @@ pub async fn insert(
     dedupe_key: &str,
     now_ms: i64,
 ) -> Result<Row, sqlx::Error> {
-    with_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_id, dedupe_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(owner_id)
-        .bind(type_)
-        .bind(data)
-        .bind(dedupe_key)
-        .bind(now_ms)
-        .execute(pool)
-        .await?;
-        sqlx::query_as::<_, Row>(
-            "SELECT seq, id, owner_id, type, data, created_at_ms FROM events \
-             WHERE owner_id = $1 AND dedupe_key = $2",
-        )
-        .bind(owner_id)
-        .bind(dedupe_key)
-        .fetch_one(pool)
-        .await
-    })
+    const INSERT: &str = "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_id, dedupe_key) DO NOTHING";
+    const SELECT: &str = "SELECT seq, id, owner_id, type, data, created_at_ms FROM events \
+         WHERE owner_id = $1 AND dedupe_key = $2";
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query(INSERT)
+                .bind(id)
+                .bind(owner_id)
+                .bind(type_)
+                .bind(data)
+                .bind(dedupe_key)
+                .bind(now_ms)
+                .execute(pool)
+                .await?;
+            sqlx::query_as::<_, Row>(SELECT)
+                .bind(owner_id)
+                .bind(dedupe_key)
+                .fetch_one(pool)
+                .await
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))")
+                .bind(owner_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(INSERT)
+                .bind(id)
+                .bind(owner_id)
+                .bind(type_)
+                .bind(data)
+                .bind(dedupe_key)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            let row = sqlx::query_as::<_, Row>(SELECT)
+                .bind(owner_id)
+                .bind(dedupe_key)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        }
+    }
 }
 
 /// Up to `limit` events of `owner_id` after position `after_seq` (0 = from the start), oldest first.
@@ -77,4 +110,15 @@ pub async fn seq_of(db: &Db, owner_id: &str, id: &str) -> Result<Option<i64>, sq
     .bind(id)
     .fetch_optional(pool)
     .await)
+}
+
+/// The highest position of `owner_id`'s events, 0 when there is none.
+pub async fn last_seq(db: &Db, owner_id: &str) -> Result<i64, sqlx::Error> {
+    with_db!(db, pool => sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT max(seq) FROM events WHERE owner_id = $1",
+    )
+    .bind(owner_id)
+    .fetch_one(pool)
+    .await)
+    .map(|seq| seq.unwrap_or(0))
 }

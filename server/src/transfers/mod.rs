@@ -18,12 +18,14 @@ pub mod wallet_facts;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
+use purse_core::api::events::EventType;
 use purse_core::api::ledger::{CreateTransferRequest, Transfer as WireTransfer, TransferTo};
 use purse_core::money::{self, Amount, Currency, MoneyError};
 
 use crate::config::LimitsConfig;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::events::{Events, NewEvent};
 use crate::idempotency::IdempotencyKey;
 use crate::identity::{Identity, IdentityError, LoginId};
 use crate::ids::{self, IdKind};
@@ -241,6 +243,7 @@ struct Inner {
     limits: Limits,
     wallets: WalletFactsCache,
     db: Db,
+    events: Events,
 }
 
 impl Transfers {
@@ -249,6 +252,7 @@ impl Transfers {
         identity: Arc<Identity>,
         limits: &LimitsConfig,
         db: Db,
+        events: Events,
     ) -> Transfers {
         Transfers {
             inner: Arc::new(Inner {
@@ -257,6 +261,7 @@ impl Transfers {
                 ledger,
                 identity,
                 db,
+                events,
             }),
         }
     }
@@ -302,7 +307,11 @@ impl Transfers {
             // in today's sum already: answer it rather than refuse it.
             Err(TransferError::DailyLimitExceeded) => {
                 return match self.posted_before(&request).await? {
-                    Some(transfer) => Ok(to_wire(transfer)?),
+                    Some(transfer) => {
+                        let wire = to_wire(transfer)?;
+                        self.announce(&to.owner_id, &wire).await;
+                        Ok(wire)
+                    }
                     None => Err(TransferError::DailyLimitExceeded),
                 };
             }
@@ -311,7 +320,9 @@ impl Transfers {
         match inner.ledger.transfer(request).await {
             Ok(posted) => {
                 drop(reservation);
-                Ok(to_wire(posted.transfer)?)
+                let wire = to_wire(posted.transfer)?;
+                self.announce(&to.owner_id, &wire).await;
+                Ok(wire)
             }
             Err(err) => {
                 let definite = matches!(
@@ -333,6 +344,27 @@ impl Transfers {
                 }
                 Err(err.into())
             }
+        }
+    }
+
+    /// Publishes `transfer.received` to the recipient (once per transfer: the dedupe key is the
+    /// transfer id). The money has moved already, so a failure is logged, not answered.
+    async fn announce(&self, recipient_owner: &str, transfer: &WireTransfer) {
+        let data = match serde_json::to_value(transfer) {
+            Ok(data) => data,
+            Err(err) => {
+                tracing::warn!(transfer = %transfer.id, error = %err, "transfer event not rendered");
+                return;
+            }
+        };
+        let event = NewEvent {
+            owner_id: recipient_owner.to_owned(),
+            type_: EventType::TransferReceived,
+            dedupe_key: format!("transfer:{}", transfer.id),
+            data,
+        };
+        if let Err(err) = self.inner.events.publish(event).await {
+            tracing::warn!(transfer = %transfer.id, error = %err, "transfer.received not published");
         }
     }
 

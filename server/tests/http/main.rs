@@ -4,6 +4,7 @@
 
 mod charges;
 mod concurrency;
+mod events;
 mod idempotency;
 mod identity;
 mod ledger;
@@ -15,3 +16,4 @@ mod risk;
 mod transfers;
 mod util;
 mod wallets;
+mod webhooks;

@@ -235,6 +235,18 @@ impl TestServer {
         })
     }
 
+    /// A second server process on this server's database (same configuration): the first one
+    /// owns the database and drops it; this one must be dropped first.
+    pub fn second(&self, test: &str) -> TestServer {
+        let db = TestDb {
+            config: self.db.config.clone(),
+            backend: self.backend,
+            pg_database: None,
+            dir: tempfile::tempdir().expect("temporary directory"),
+        };
+        TestServer::start_on(db, test).expect("a second server on a database that exists")
+    }
+
     /// The database this server runs on.
     pub fn db(&self) -> &TestDb {
         &self.db
