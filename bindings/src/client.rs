@@ -178,6 +178,57 @@ pub struct EventPage {
     pub has_more: bool,
 }
 
+/// A payment of a merchant's QR code (`pay_…`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Payment {
+    pub id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub wallet: String,
+    pub amount: String,
+    pub currency: String,
+    pub reference: Option<String>,
+    /// `succeeded`.
+    pub status: String,
+    pub refunded_amount: String,
+    pub transfer_id: String,
+    pub created_at_ms: i64,
+}
+
+/// A payment that was made, and the `Idempotency-Key` it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PaymentResult {
+    pub payment: Payment,
+    pub idempotency_key: String,
+}
+
+/// A merchant as its owner sees it (`mer_…`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Merchant {
+    pub id: String,
+    pub name: String,
+    pub city: String,
+    pub country: String,
+    pub mcc: String,
+    pub currency: String,
+    pub wallet_id: String,
+    pub status: String,
+    pub created_at_ms: i64,
+}
+
+/// A QR code the server made and signed for a merchant; show `payload` with `render_qr_png`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MerchantQr {
+    pub id: String,
+    /// `static` or `dynamic`.
+    pub kind: String,
+    pub payload: String,
+    pub amount: Option<String>,
+    pub currency: String,
+    pub reference: Option<String>,
+    pub expires_at_ms: Option<i64>,
+}
+
 /// The answer of the operator's funding call.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct FundResult {
@@ -395,6 +446,113 @@ impl PurseClient {
             Ok(TransferResult {
                 transfer: value.into(),
                 idempotency_key,
+            })
+        })
+    }
+
+    /// Pays a scanned merchant QR code (device-signed). `amount` only for a static code, which
+    /// carries none; `idempotency_key` as for `transfer`.
+    pub fn pay_qr(
+        &self,
+        payload: String,
+        wallet_id: String,
+        amount: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> Result<PaymentResult, PurseError> {
+        guard(|| {
+            let body = api::payments::CreatePaymentRequest {
+                payload,
+                wallet: wallet_id,
+                amount,
+            };
+            let Signed {
+                value: p,
+                idempotency_key,
+            } = self.inner.pay_qr(&body, idempotency_key)?;
+            Ok(PaymentResult {
+                payment: Payment {
+                    id: p.id,
+                    merchant_id: p.merchant_id,
+                    merchant_name: p.merchant_name,
+                    wallet: p.wallet,
+                    amount: p.amount,
+                    currency: p.currency,
+                    reference: p.reference,
+                    status: p.status,
+                    refunded_amount: p.refunded_amount,
+                    transfer_id: p.transfer_id,
+                    created_at_ms: p.created_at_ms,
+                },
+                idempotency_key,
+            })
+        })
+    }
+
+    /// Merchant side: creates a merchant owned by the logged-in user (name 1-25 characters,
+    /// city 1-15, ISO country, 4-digit MCC, ISO currency).
+    pub fn create_merchant(
+        &self,
+        name: String,
+        city: String,
+        country: String,
+        mcc: String,
+        currency: String,
+    ) -> Result<Merchant, PurseError> {
+        guard(|| {
+            let m = self
+                .inner
+                .create_merchant(&api::merchants::CreateMerchantRequest {
+                    name,
+                    city,
+                    country,
+                    mcc,
+                    currency,
+                })?;
+            Ok(Merchant {
+                id: m.id,
+                name: m.name,
+                city: m.city,
+                country: m.country,
+                mcc: m.mcc,
+                currency: m.currency,
+                wallet_id: m.wallet_id,
+                status: m.status,
+                created_at_ms: m.created_at_ms,
+            })
+        })
+    }
+
+    /// Merchant side: the server generates and keeps a signing key for the merchant's QR codes.
+    /// Answers its key id.
+    pub fn create_merchant_key(&self, merchant_id: String) -> Result<String, PurseError> {
+        guard(|| Ok(self.inner.create_merchant_key(&merchant_id)?.key_id))
+    }
+
+    /// Merchant side: a signed QR code; with `amount` dynamic (payable once, expiring).
+    pub fn create_merchant_qr(
+        &self,
+        merchant_id: String,
+        amount: Option<String>,
+        reference: Option<String>,
+        expires_in_s: Option<u64>,
+    ) -> Result<MerchantQr, PurseError> {
+        guard(|| {
+            let qr = self.inner.create_merchant_qr(
+                &merchant_id,
+                &api::merchants::CreateQrRequest {
+                    amount,
+                    reference,
+                    expires_in_s,
+                },
+            )?;
+            Ok(MerchantQr {
+                id: qr.id,
+                kind: qr.kind,
+                payload: qr.payload,
+                amount: qr.amount,
+                currency: qr.currency,
+                reference: qr.reference,
+                expires_at_ms: qr.expires_at_ms,
             })
         })
     }

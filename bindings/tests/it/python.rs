@@ -36,6 +36,8 @@ const CLIENT_FLOW_CHECKS: &[&str] = &[
     "client_history_pages",
     "client_refusals_keep_server_codes",
     "client_threads_share_one_session",
+    "client_pays_merchant_qr",
+    "client_waits_for_events",
     "client_resume_and_logout",
 ];
 
@@ -60,5 +62,13 @@ fn python_client_full_flow() {
     let transfers = report.data("transfer");
     assert_eq!(transfers.len(), 1, "{}", report.text);
     assert!(transfers[0][0].starts_with("txn_"), "{}", report.text);
+    let payments = report.data("payment");
+    assert_eq!(payments.len(), 1, "{}", report.text);
+    let [payment_id, transfer_id, merchant_wallet, amount] = payments[0] else {
+        panic!("malformed payment line {:?}", payments[0]);
+    };
+    assert!(payment_id.starts_with("pay_") && transfer_id.starts_with("txn_"));
+    assert!(merchant_wallet.starts_with("wal_"));
+    assert_eq!(amount, "4.20");
     server.verify_ledger();
 }

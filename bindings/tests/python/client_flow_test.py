@@ -6,6 +6,7 @@ Same output protocol as bindings_test.py ("ok <name>" / "FAIL <name>: <why>", ta
 lines the Rust side re-checks). Usage: python3 client_flow_test.py <base url> <operator token>
 """
 
+import json
 import sys
 import threading
 import time
@@ -194,6 +195,60 @@ def main():
         assert not errors, errors
         assert results == ["85.00"] * 18, results
 
+    @check("client_pays_merchant_qr")
+    def _():
+        alice, wallet, bob = state["alice"], state["wallet"], state["bob"]
+        # Bob runs a cafe: merchant, a server-held signing key, a dynamic QR code for 4.20.
+        merchant = bob.create_merchant("Corner Coffee", "Oakland", "US", "5814", "USD")
+        assert merchant.id.startswith("mer_") and merchant.status == "active", merchant
+        assert len(bob.create_merchant_key(merchant.id)) == 16
+        qr = bob.create_merchant_qr(merchant.id, "4.20", f"order-{stamp}", 300)
+        assert qr.kind == "dynamic" and qr.payload.startswith("000201"), qr
+        # The payload is a signed Purse code the SDK reads offline before paying.
+        claims = purse.read_merchant_code(qr.payload)
+        assert claims.merchant_id == merchant.id, claims
+        paid = alice.pay_qr(qr.payload, wallet, None, None)
+        payment = paid.payment
+        assert payment.id.startswith("pay_") and payment.status == "succeeded", payment
+        assert (payment.amount, payment.currency) == ("4.20", "USD"), payment
+        assert payment.merchant_name == "Corner Coffee" and payment.reference == f"order-{stamp}"
+        # The same key replays the payment; a new attempt is refused: a dynamic code pays once.
+        assert alice.pay_qr(qr.payload, wallet, None, paid.idempotency_key).payment.id == payment.id
+        err = fails(PurseError.Api, "qr_already_paid",
+                    lambda: alice.pay_qr(qr.payload, wallet, None, None))
+        assert err.status == 409, err
+        assert alice.wallet(wallet).balance == "80.80"
+        history = alice.history(wallet, 1, None)
+        assert history.items[0].transfer.id == payment.transfer_id, history
+        assert history.items[0].transfer.amount == "4.20"
+        assert history.items[0].direction == "debit"
+        print(f"payment\t{payment.id}\t{payment.transfer_id}\t{merchant.wallet_id}\t4.20", flush=True)
+        state["payment"] = payment
+
+    @check("client_waits_for_events")
+    def _():
+        alice, payment = state["alice"], state["payment"]
+        seen, after = [], None
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            page = alice.wait_for_events(after, 50, 5)
+            seen.extend(page.events)
+            if any(e.event_type == "payment.succeeded" for e in seen):
+                break
+            if page.events:
+                after = page.events[-1].id
+        paid = [e for e in seen if e.event_type == "payment.succeeded"]
+        assert paid, [e.event_type for e in seen]
+        data = json.loads(paid[0].data_json)
+        assert data["id"] == payment.id and data["amount"] == "4.20", data
+        assert paid[0].id.startswith("evt_")
+        # Bob's transfer.received, and an empty page (not an error) once nothing is new.
+        bob_events = state["bob"].wait_for_events(None, 50, 0).events
+        assert "transfer.received" in [e.event_type for e in bob_events], bob_events
+        started = time.time()
+        empty = alice.wait_for_events(seen[-1].id, 10, 1)
+        assert empty.events == [] and time.time() - started >= 0.9, empty
+
     @check("client_resume_and_logout")
     def _():
         store = state["store"]
@@ -205,7 +260,7 @@ def main():
         rotated = resumed_store.latest()
         assert rotated.refresh_token != saved.refresh_token, "the refresh token rotates"
         resumed.register_device(None)
-        assert resumed.wallet(state["wallet"]).balance == "85.00"
+        assert resumed.wallet(state["wallet"]).balance == "80.80"
         # The spent refresh token is refused (and the server revokes its session family).
         fails(PurseError.Api, "refresh_token_reused",
               lambda: new_client().resume(saved))

@@ -39,6 +39,11 @@ use crate::api::ledger::{
     AdminFundRequest, AdminFundResponse, CreateTransferRequest, CreateWalletRequest, Transfer,
     Wallet, WalletTransaction,
 };
+use crate::api::merchants::{
+    CreateMerchantKeyRequest, CreateMerchantRequest, CreateQrRequest, Merchant, MerchantKey,
+    MerchantQr,
+};
+use crate::api::payments::{CreatePaymentRequest, Payment};
 use crate::api::{Page, Problem};
 use crate::keys::{KeyError, Signer};
 
@@ -361,6 +366,48 @@ impl PurseClient {
         idempotency_key: Option<String>,
     ) -> Result<Signed<Transfer>, ClientError> {
         self.signed_json("/v1/transfers", request, idempotency_key)
+    }
+
+    /// Pays a scanned merchant QR code (`POST /v1/payments`, device-signed). `amount` only for
+    /// static codes, which carry none. Refusals keep the server's codes (`qr_expired`,
+    /// `qr_already_paid`, `insufficient_funds`, `risk_*`, ...).
+    pub fn pay_qr(
+        &self,
+        request: &CreatePaymentRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<Signed<Payment>, ClientError> {
+        self.signed_json("/v1/payments", request, idempotency_key)
+    }
+
+    // --- merchant side (a merchant app or POS run by the merchant's owner) ------------------
+
+    /// Creates a merchant owned by the logged-in user, with its own wallet.
+    pub fn create_merchant(
+        &self,
+        request: &CreateMerchantRequest,
+    ) -> Result<Merchant, ClientError> {
+        self.json("POST", "/v1/merchants", request, Auth::User)
+    }
+
+    /// Makes the server generate and keep a signing key for the merchant's server-made QR codes.
+    pub fn create_merchant_key(&self, merchant_id: &str) -> Result<MerchantKey, ClientError> {
+        let path = format!("/v1/merchants/{}/keys", path_segment(merchant_id)?);
+        self.json(
+            "POST",
+            &path,
+            &CreateMerchantKeyRequest::default(),
+            Auth::User,
+        )
+    }
+
+    /// A signed QR code for the merchant: dynamic (payable once) with an amount, else static.
+    pub fn create_merchant_qr(
+        &self,
+        merchant_id: &str,
+        request: &CreateQrRequest,
+    ) -> Result<MerchantQr, ClientError> {
+        let path = format!("/v1/merchants/{}/qr", path_segment(merchant_id)?);
+        self.json("POST", &path, request, Auth::User)
     }
 
     /// Credits a wallet from the issuance account (the operator's admin API, `PURSE_ADMIN_TOKEN`):

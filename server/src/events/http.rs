@@ -119,7 +119,7 @@ async fn owner_of(
     merchant: Option<&str>,
 ) -> Result<String, ApiError> {
     match (caller, merchant) {
-        (MerchantCaller::Owner(user), None) => Ok(user.user_id.clone()),
+        (MerchantCaller::User(user), None) => Ok(user.user_id.clone()),
         (caller, Some(merchant_id)) => {
             if !ids::is_valid(IdKind::Merchant, merchant_id) {
                 return Err(ApiError::not_found("merchant"));
