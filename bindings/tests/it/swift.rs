@@ -75,7 +75,9 @@ fn ios_example_parses() {
     }
     assert!(files.len() >= 5, "iOS example files: {files:?}");
     assert!(
-        files.iter().any(|file| file.ends_with("PurseClientExample.swift")),
+        files
+            .iter()
+            .any(|file| file.ends_with("PurseClientExample.swift")),
         "the PurseClient example is checked: {files:?}"
     );
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
