@@ -6,6 +6,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
+use purse_core::client::ClientError;
 use purse_core::emv::EmvError;
 use purse_core::keys::KeyError;
 use purse_core::merchant_code::MerchantCodeError;
@@ -33,6 +34,19 @@ pub enum PurseError {
     /// The `CounterStore` failed, or the device key used all its counters. No code was returned.
     #[error("{code}: {reason}")]
     Storage { code: String, reason: String },
+    /// The server refused the request: `code` is the server's own stable problem code
+    /// (`insufficient_funds`, `qr_expired`, `token_expired`, ...) and `status` the HTTP status.
+    #[error("{code}: {reason}")]
+    Api {
+        code: String,
+        reason: String,
+        status: u16,
+    },
+    /// No usable answer from the server: `network_unreachable` (no connection, DNS, TLS),
+    /// `network_timeout`, or `response_invalid` (not the documented body). A money-moving call
+    /// may or may not have happened: retry it with the same idempotency key.
+    #[error("{code}: {reason}")]
+    Network { code: String, reason: String },
     /// A bug: the SDK caught a panic of its own, or an app callback threw an exception that is
     /// not a `PurseError`. The call was abandoned; please report it.
     #[error("{code}: {reason}")]
@@ -47,7 +61,9 @@ impl PurseError {
             | PurseError::Rejected { code, .. }
             | PurseError::Signer { code, .. }
             | PurseError::Storage { code, .. }
-            | PurseError::Internal { code, .. } => code,
+            | PurseError::Internal { code, .. }
+            | PurseError::Api { code, .. }
+            | PurseError::Network { code, .. } => code,
         }
     }
 }
@@ -89,12 +105,17 @@ pub(crate) enum Failure {
     /// The stored counter is at `u32::MAX`: the device needs a new key.
     #[error("the pay code counter of this key is exhausted; generate a new device key")]
     CounterExhausted,
+    /// A `PurseClient` call failed; the client's error keeps the server's problem code.
+    #[error(transparent)]
+    Client(ClientError),
     /// The device clock is before 1970 (or otherwise unreadable).
     #[error("the device clock is not set (before 1970)")]
     ClockInvalid,
 }
 
 enum Kind {
+    /// A `PurseClient` call that the server refused or that got no usable answer.
+    Remote,
     Invalid,
     Rejected,
     Signer,
@@ -112,6 +133,7 @@ impl Failure {
             Failure::Paycode(err) => err.code(),
             Failure::Qr(err) => err.code(),
             Failure::CounterStore(_) => "counter_store_failed",
+            Failure::Client(_) => "client_failed",
             Failure::CounterExhausted => "counter_exhausted",
             Failure::ClockInvalid => "clock_invalid",
         }
@@ -150,6 +172,16 @@ impl Failure {
             Failure::Qr(QrError::TooLong { .. }) => Kind::Invalid,
             Failure::Qr(QrError::Png(_)) => Kind::Internal,
             Failure::CounterStore(_) | Failure::CounterExhausted => Kind::Storage,
+            Failure::Client(err) => match err {
+                ClientError::Api { .. }
+                | ClientError::Network { .. }
+                | ClientError::Timeout { .. }
+                | ClientError::Response { .. } => Kind::Remote,
+                ClientError::NotLoggedIn | ClientError::NoDevice => Kind::Rejected,
+                ClientError::Signer(err) => key_kind(err),
+                ClientError::SessionStore { .. } => Kind::Storage,
+                ClientError::Invalid { .. } => Kind::Invalid,
+            },
         }
     }
 }
@@ -170,9 +202,32 @@ fn key_kind(err: &KeyError) -> Kind {
 
 impl From<Failure> for PurseError {
     fn from(failure: Failure) -> PurseError {
-        let code = failure.code().to_owned();
+        if let Failure::Client(err) = &failure {
+            let code = err.code().to_owned();
+            let reason = err.to_string();
+            match err {
+                ClientError::Api { status, .. } => {
+                    return PurseError::Api {
+                        code,
+                        reason,
+                        status: *status,
+                    };
+                }
+                ClientError::Network { .. }
+                | ClientError::Timeout { .. }
+                | ClientError::Response { .. } => {
+                    return PurseError::Network { code, reason };
+                }
+                _ => {}
+            }
+        }
+        let code = match &failure {
+            Failure::Client(err) => err.code().to_owned(),
+            other => other.code().to_owned(),
+        };
         let reason = failure.to_string();
         match failure.kind() {
+            Kind::Remote => PurseError::Internal { code, reason },
             Kind::Invalid => PurseError::Invalid { code, reason },
             Kind::Rejected => PurseError::Rejected { code, reason },
             Kind::Signer => PurseError::Signer { code, reason },

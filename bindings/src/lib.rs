@@ -11,6 +11,8 @@
 //! - `paycode`: [`PayCodes`], which generates offline pay codes with counters reserved through
 //!   the app's [`CounterStore`] before any code is signed with them, and pay code verification;
 //! - `qr`: SVG and PNG rendering;
+//! - `client`: [`PurseClient`], the blocking API client (session with automatic refresh, device,
+//!   wallets, history, transfers, events) and the [`SessionStore`] the app keeps the session in;
 //! - `error`: [`PurseError`], the one error type that crosses the boundary. Every exported call
 //!   runs inside `error::guard`, so a Rust panic becomes `PurseError::Internal`, never a crash.
 //!
@@ -24,6 +26,7 @@
 //! assert_eq!(code.country, "TH");
 //! ```
 
+mod client;
 mod emv;
 mod error;
 mod keys;
@@ -32,6 +35,11 @@ mod money;
 mod paycode;
 mod qr;
 
+pub use client::{
+    ClientConfig, Device, Event, EventPage, FundResult, HistoryItem, HistoryPage, Payee,
+    PurseClient, SavedSession, SessionStore, Transfer, TransferRequest, TransferResult, User,
+    Wallet, new_idempotency_key,
+};
 pub use emv::{EmvCode, EmvField, EmvObject, decode_emv};
 pub use error::PurseError;
 pub use keys::{KeyPair, Signer};

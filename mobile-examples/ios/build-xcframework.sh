@@ -9,8 +9,10 @@ cd "$(dirname "$0")/../.."
 [ "$(uname -s)" = Darwin ] || { echo "build-xcframework.sh: needs macOS and Xcode" >&2; exit 1; }
 
 targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios)
+# The static library is not a standing crate type of purse-ffi (it would be written on every
+# build); `cargo rustc --crate-type staticlib` makes it for these targets only.
 for target in "${targets[@]}"; do
-  cargo build --locked --release -p purse-ffi --lib --target "$target"
+  cargo rustc --locked --release -p purse-ffi --lib --crate-type staticlib --target "$target"
 done
 
 # The Swift bindings, generated from the host build (the metadata is the same on every target).

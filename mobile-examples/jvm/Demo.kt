@@ -55,6 +55,8 @@ fun codeOf(e: PurseException): String = when (e) {
     is PurseException.Signer -> e.code
     is PurseException.Storage -> e.code
     is PurseException.Internal -> e.code
+    is PurseException.Api -> e.code
+    is PurseException.Network -> e.code
 }
 
 /** CRC-16/CCITT-FALSE, to forge a tampered merchant code with a valid CRC. */

@@ -12,6 +12,7 @@ use purse_core::keys::SecretKey;
 use purse_core::{merchant_code, paycode};
 use sha2::{Digest, Sha256};
 
+use crate::server::PurseServer;
 use crate::util::{
     COMMON_CHECKS, Report, assert_success, bindings, cdylib_dir, core_verifies_paycodes,
     emv_json_matches_core, missing_prerequisite, now_unix, repo, runs, scan_png, scratch,
@@ -68,6 +69,7 @@ fn compile() -> Result<Jvm, &'static str> {
     let sources = [
         bindings().join("kotlin/app/purse/sdk/purse.kt"),
         repo().join("bindings/tests/kotlin/BindingsTest.kt"),
+        repo().join("bindings/tests/kotlin/ClientFlowTest.kt"),
         repo().join("mobile-examples/jvm/Demo.kt"),
         repo().join("mobile-examples/jvm/PayCodeBench.kt"),
     ];
@@ -181,6 +183,37 @@ fn jvm_demo_runs_and_continues_its_counter() {
             .unwrap()
             .contains("<svg")
     );
+}
+
+/// PurseClient from Kotlin against a real `purse serve`: a consumer pays a merchant's dynamic QR
+/// code (the merchant side through the client too), then the ledger still verifies.
+#[test]
+fn kotlin_client_full_flow() {
+    let jvm = match jvm() {
+        Ok(jvm) => jvm,
+        Err(why) => return missing_prerequisite(why),
+    };
+    let server = PurseServer::start();
+    let output = jvm.run(
+        "app.purse.sdk.flow.ClientFlowTestKt",
+        &[&server.url, &server.admin_token],
+    );
+    let report = Report::parse(&output);
+    report.assert_all_passed(
+        &[
+            "kotlin_client_signup_device_funding",
+            "kotlin_client_pays_merchant_qr",
+            "kotlin_client_payment_event",
+            "kotlin_client_threads_share_one_session",
+            "kotlin_client_errors",
+        ],
+        &output,
+    );
+    let payments = report.data("payment");
+    assert_eq!(payments.len(), 1, "{}", report.text);
+    assert!(payments[0][0].starts_with("pay_"), "{}", report.text);
+    assert_eq!(payments[0][3], "3.75");
+    server.verify_ledger();
 }
 
 /// The benchmark program works (its figures are measured with scripts/bench-bindings against the

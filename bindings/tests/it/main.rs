@@ -7,5 +7,6 @@
 mod kotlin;
 mod python;
 mod rust_surface;
+mod server;
 mod swift;
 mod util;

@@ -55,6 +55,9 @@ fn generated_swift_parses() {
         "class PayCodes",
         "protocol Signer",
         "protocol CounterStore",
+        "class PurseClient",
+        "protocol SessionStore",
+        "func payQr(",
     ] {
         assert!(source.contains(api), "the Swift bindings lack {api}");
     }
@@ -70,7 +73,13 @@ fn ios_example_parses() {
             files.push(path);
         }
     }
-    assert!(files.len() >= 4, "iOS example files: {files:?}");
+    assert!(files.len() >= 5, "iOS example files: {files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|file| file.ends_with("PurseClientExample.swift")),
+        "the PurseClient example is checked: {files:?}"
+    );
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let Some((output, verdict)) = check(&paths) else {
         return;

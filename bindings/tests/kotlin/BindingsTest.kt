@@ -51,6 +51,8 @@ fun codeOf(e: PurseException): String = when (e) {
     is PurseException.Signer -> e.code
     is PurseException.Storage -> e.code
     is PurseException.Internal -> e.code
+    is PurseException.Api -> e.code
+    is PurseException.Network -> e.code
 }
 
 fun reasonOf(e: PurseException): String = when (e) {
@@ -59,6 +61,8 @@ fun reasonOf(e: PurseException): String = when (e) {
     is PurseException.Signer -> e.reason
     is PurseException.Storage -> e.reason
     is PurseException.Internal -> e.reason
+    is PurseException.Api -> e.reason
+    is PurseException.Network -> e.reason
 }
 
 /** Runs [body], which must throw a PurseException of kind [E] with [code]; returns it. */
