@@ -16,6 +16,8 @@ use purse_core::api::identity::{
     RefreshRequest, RegisterDeviceRequest, SignupRequest, TokenResponse, device_signature_message,
 };
 use purse_core::api::ledger::{AdminFundRequest, AdminFundResponse, CreateWalletRequest, Wallet};
+use purse_core::api::merchants::{ApiKey, CreateApiKeyRequest, CreateMerchantRequest, Merchant};
+use purse_core::api::payments::Charge;
 use purse_core::keys::{SecretKey, Signer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -270,6 +272,76 @@ impl Api {
             .post_json("/v1/admin/fund", Some(admin_token), request)
             .await?;
         decode(&reply, &[200], "admin fund")
+    }
+
+    /// `POST /v1/merchants` as the owner: a merchant with its own wallet.
+    pub async fn create_merchant(
+        &self,
+        access_token: &str,
+        request: &CreateMerchantRequest,
+    ) -> Result<Merchant, CallError> {
+        let reply = self
+            .post_json("/v1/merchants", Some(access_token), request)
+            .await?;
+        decode(&reply, &[201], "merchant")
+    }
+
+    /// `POST /v1/merchants/{id}/api-keys` as the owner: a POS key, with its secret.
+    pub async fn create_pos_key(
+        &self,
+        access_token: &str,
+        merchant_id: &str,
+        name: &str,
+    ) -> Result<ApiKey, CallError> {
+        let body = CreateApiKeyRequest {
+            name: name.to_owned(),
+        };
+        let path = format!("/v1/merchants/{merchant_id}/api-keys");
+        let reply = self.post_json(&path, Some(access_token), &body).await?;
+        decode(&reply, &[201], "api key")
+    }
+
+    /// `POST /v1/charges` of the exact bytes `body` with a POS key and an `Idempotency-Key`.
+    pub async fn charge(
+        &self,
+        pos_secret: &str,
+        body: Vec<u8>,
+        idempotency_key: &str,
+    ) -> Result<Charge, CallError> {
+        let headers = [("Idempotency-Key", idempotency_key)];
+        let reply = self
+            .call(
+                Method::POST,
+                "/v1/charges",
+                Some(pos_secret),
+                &headers,
+                Some(body),
+            )
+            .await?;
+        decode(&reply, &[201], "charge")
+    }
+
+    /// `GET /v1/charges/{id}` with a POS key of the merchant.
+    pub async fn get_charge(&self, pos_secret: &str, charge_id: &str) -> Result<Charge, CallError> {
+        let path = format!("/v1/charges/{charge_id}");
+        let reply = self
+            .call(Method::GET, &path, Some(pos_secret), &[], None)
+            .await?;
+        decode(&reply, &[200], "charge")
+    }
+
+    /// The balance text of a merchant's wallet (`GET /v1/merchants/{id}/wallet`, POS key).
+    pub async fn merchant_balance(
+        &self,
+        pos_secret: &str,
+        merchant_id: &str,
+    ) -> Result<String, CallError> {
+        let path = format!("/v1/merchants/{merchant_id}/wallet");
+        let reply = self
+            .call(Method::GET, &path, Some(pos_secret), &[], None)
+            .await?;
+        let wallet: Wallet = decode(&reply, &[200], "merchant wallet")?;
+        Ok(wallet.balance)
     }
 
     /// A device-signed POST of the exact bytes `body` with an `Idempotency-Key`, as the SDK sends

@@ -11,7 +11,7 @@ use purse_core::money::Currency;
 use super::actors::{self, Phase};
 use super::setup::Funding;
 use super::target::Target;
-use super::transfers;
+use super::{charges, transfers};
 use crate::app::{RunOptions, Server};
 use crate::config::Config;
 
@@ -215,4 +215,37 @@ fn actors_probe_touches_every_wallet_and_sees_them_passivate() {
     drop(server.handle.stop(true));
     // 6 fundings and 6 touches per probe run (the saved setup was funded once, touched once).
     assert!(ledger_transfers(&server.config) >= 24);
+}
+
+#[test]
+fn charges_bench_charges_pay_codes_and_checks_them() {
+    // Each client charges its device about once per request round trip: far above the default
+    // 30 per device per minute.
+    let server = Running::start(|config| config.risk.velocity_per_minute = 1_000_000);
+    let funding = Funding::Database(Box::new(server.config.clone()));
+    let plan = transfers::Plan {
+        wallets: 2,
+        concurrency: 2,
+        duration: Duration::from_secs(1),
+        threads: 1,
+        ..plan(funding)
+    };
+    let summary = charges::run(&server.target, &plan).expect("the bench runs");
+    assert!(summary.transfers > 0, "{summary:?}");
+    assert!(summary.charges > 0, "{summary:?}");
+    assert_eq!(summary.transfers_failed, 0, "{summary:?}");
+    assert_eq!(summary.charges_failed, 0, "{summary:?}");
+    assert!(summary.ratio > 0.0, "{summary:?}");
+    assert!(summary.conservation.holds(), "{summary:?}");
+    // The bench wallets and the merchant's.
+    assert_eq!(summary.conservation.wallets, 3);
+    assert!(summary.charge_problems.is_empty(), "{summary:?}");
+    assert_eq!(summary.exit_code(), 0);
+    // More wallets than clients are required: one device per POS client.
+    let crowded = transfers::Plan {
+        concurrency: 3,
+        ..plan
+    };
+    assert!(charges::check(&crowded).is_err());
+    drop(server);
 }

@@ -1,6 +1,7 @@
 //! Load generators for a running Purse server (`purse bench ...`): end-to-end P2P transfers as
 //! phones send them (signed up, logged in, device-signed, one `Idempotency-Key` each), measured
-//! as transfers per second and latency percentiles, followed by a conservation check; and the
+//! as transfers per second and latency percentiles, followed by a conservation check; merchant
+//! charges of consumer pay codes against those transfers in one run ([`charges`]); and the
 //! wallet-actor memory probe (touch many distinct wallets, read the server's resident memory and
 //! watch idle passivation bring the actor count down).
 //!
@@ -11,6 +12,7 @@
 
 pub mod actors;
 pub mod api;
+pub mod charges;
 pub mod procfs;
 pub mod saved;
 pub mod setup;

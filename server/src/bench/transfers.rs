@@ -14,6 +14,7 @@ use purse_core::api::ledger::{CreateTransferRequest, TransferTo};
 use purse_core::money::{self, Amount, Currency};
 
 use super::api::Api;
+use super::charges::{self, Charged, Pos};
 use super::procfs::{MachineCpu, Proc};
 use super::setup::{self, BenchUser, BenchWallet, Conservation, Funding};
 use super::stats::Recorder;
@@ -77,16 +78,28 @@ pub fn check(plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the load phase measured.
-struct Measured {
-    recorder: Recorder,
-    window: Duration,
+/// What the load clients send.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Work<'a> {
+    /// Device-signed `POST /v1/transfers` between random bench wallets.
+    Transfers,
+    /// `POST /v1/charges` by the POS: client `i` charges pay codes of bench user `i` (one client
+    /// per device, so each device's pay-code counter strictly increases).
+    Charges(&'a Pos),
+}
+
+/// What a load phase measured.
+pub(super) struct Measured {
+    pub(super) recorder: Recorder,
+    pub(super) window: Duration,
     client_cpu: Option<Duration>,
     server_cpu: Option<Duration>,
     /// Cores the whole machine kept busy (other processes share them).
     machine_cores: Option<f64>,
     /// The server's context switches: hand-offs between threads are a cost of their own.
     server_switches: Option<u64>,
+    /// Every acknowledged charge, warm-up included (empty for transfers).
+    pub(super) charges: Vec<Charged>,
 }
 
 /// What a run found, beside the printed report.
@@ -126,13 +139,17 @@ pub fn run(target: &Target, plan: &Plan) -> anyhow::Result<Summary> {
     );
     let (senders, funded_minor) = actix_rt::System::new().block_on(prepare(target, plan, &run))?;
     let senders = Arc::new(senders);
-    let measured = load(target, plan, &run, &senders)?;
+    let measured = load(target, plan, &run, &senders, Work::Transfers)?;
     let conservation =
         actix_rt::System::new().block_on(conserve(target, plan, &senders, funded_minor))?;
     Ok(report(plan, &measured, &conservation))
 }
 
-async fn prepare(target: &Target, plan: &Plan, run: &str) -> anyhow::Result<(Vec<BenchUser>, i64)> {
+pub(super) async fn prepare(
+    target: &Target,
+    plan: &Plan,
+    run: &str,
+) -> anyhow::Result<(Vec<BenchUser>, i64)> {
     let api = Api::new(target, SETUP_PARALLEL, plan.request_timeout);
     api.ready().await.with_context(|| {
         format!(
@@ -171,11 +188,12 @@ async fn prepare(target: &Target, plan: &Plan, run: &str) -> anyhow::Result<(Vec
     Ok((users, funded_minor))
 }
 
-fn load(
+pub(super) fn load(
     target: &Target,
     plan: &Plan,
     run: &str,
     senders: &Arc<Vec<BenchUser>>,
+    work: Work<'_>,
 ) -> anyhow::Result<Measured> {
     let start = Instant::now();
     let measure_from = start + plan.warmup;
@@ -193,6 +211,7 @@ fn load(
                         plan,
                         run,
                         &senders,
+                        work,
                         &clients,
                         measure_from,
                         deadline,
@@ -210,7 +229,7 @@ fn load(
         let switches_before = plan
             .server_pid
             .and_then(|p| Proc::Pid(p).context_switches().ok());
-        let recorders: Vec<Recorder> = threads
+        let recorders: Vec<(Recorder, Vec<Charged>)> = threads
             .into_iter()
             .map(|t| t.join().expect("a load thread does not panic"))
             .collect();
@@ -231,10 +250,13 @@ fn load(
     let spent =
         |before: Option<Duration>, proc: Option<Proc>| Some(cpu_at(proc?)?.saturating_sub(before?));
     let mut recorder = Recorder::new();
-    for r in &recorders {
-        recorder.merge(r);
+    let mut charged = Vec::new();
+    for (r, c) in recorders {
+        recorder.merge(&r);
+        charged.extend(c);
     }
     Ok(Measured {
+        charges: charged,
         recorder,
         window,
         client_cpu: spent(cpu_before.0, Some(Proc::Me)),
@@ -249,33 +271,48 @@ async fn load_thread(
     plan: &Plan,
     run: &str,
     senders: &[BenchUser],
+    work: Work<'_>,
     clients: &[usize],
     measure_from: Instant,
     deadline: Instant,
-) -> Recorder {
+) -> (Recorder, Vec<Charged>) {
     let api = Api::new(target, clients.len(), plan.request_timeout);
-    let loops = clients
-        .iter()
-        .map(|&client| client_loop(&api, plan, run, senders, client, measure_from, deadline));
+    let loops = clients.iter().map(|&client| {
+        client_loop(
+            &api,
+            plan,
+            run,
+            senders,
+            work,
+            client,
+            measure_from,
+            deadline,
+        )
+    });
     let mut total = Recorder::new();
-    for recorder in futures_util::future::join_all(loops).await {
+    let mut charged = Vec::new();
+    for (recorder, c) in futures_util::future::join_all(loops).await {
         total.merge(&recorder);
+        charged.extend(c);
     }
-    total
+    (total, charged)
 }
 
-/// One client: one transfer at a time until the deadline.
+/// One client: one transfer (or charge) at a time until the deadline.
+#[allow(clippy::too_many_arguments)]
 async fn client_loop(
     api: &Api,
     plan: &Plan,
     run: &str,
     senders: &[BenchUser],
+    work: Work<'_>,
     client: usize,
     measure_from: Instant,
     deadline: Instant,
-) -> Recorder {
+) -> (Recorder, Vec<Charged>) {
     let mut rng = Rng::from_os();
     let mut recorder = Recorder::new();
+    let mut charged = Vec::new();
     let n = senders.len();
     let amount_max = usize::try_from(plan.amount_max_minor).unwrap_or(usize::MAX);
     let mut seq = 0u64;
@@ -289,14 +326,29 @@ async fn client_loop(
         let minor = i64::try_from(1 + rng.below(amount_max)).unwrap_or(1);
         let key = format!("bench-{run}-{client}-{seq}");
         seq += 1;
-        let (sender, recipient) = (&senders[from], &senders[to]);
-        let outcome = match transfer_body(&sender.wallets[0], &recipient.wallets[0], minor) {
-            Ok(body) => api
-                .signed_post(&sender.session, "/v1/transfers", body, &key, 201)
-                .await
-                .map(|_| ())
-                .map_err(|err| err.code().to_owned()),
-            Err(code) => Err(code.to_owned()),
+        let outcome = match work {
+            Work::Transfers => {
+                let (sender, recipient) = (&senders[from], &senders[to]);
+                match transfer_body(&sender.wallets[0], &recipient.wallets[0], minor) {
+                    Ok(body) => api
+                        .signed_post(&sender.session, "/v1/transfers", body, &key, 201)
+                        .await
+                        .map(|_| ())
+                        .map_err(|err| err.code().to_owned()),
+                    Err(code) => Err(code.to_owned()),
+                }
+            }
+            Work::Charges(pos) => {
+                // Counters start at 1 and rise by one per code: strictly increasing per device.
+                let counter = u32::try_from(seq).unwrap_or(u32::MAX);
+                match charges::charge(api, pos, &senders[client], counter, minor, &key).await {
+                    Ok(done) => {
+                        charged.push(done);
+                        Ok(())
+                    }
+                    Err(code) => Err(code),
+                }
+            }
         };
         let latency = started.elapsed();
         if started >= measure_from {
@@ -306,7 +358,7 @@ async fn client_loop(
             }
         }
     }
-    recorder
+    (recorder, charged)
 }
 
 /// The exact bytes of one `POST /v1/transfers` body: `minor` units from `from` to `to`.
@@ -340,15 +392,41 @@ async fn conserve(
 /// Prints the figures.
 fn report(plan: &Plan, measured: &Measured, conservation: &Conservation) -> Summary {
     let r = &measured.recorder;
+    let rate = print_load("transfers", plan, measured);
+    let verdict = print_conservation(plan.currency, conservation);
+    println!(
+        "result: transfers_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2} committed={} failed={} conservation={verdict}",
+        r.latency_ms(0.5),
+        r.latency_ms(0.99),
+        r.latency_ms(0.999),
+        r.succeeded(),
+        r.failed()
+    );
+    let summary = Summary {
+        committed: r.succeeded(),
+        failed: r.failed(),
+        transfers_per_s: rate,
+        conservation: conservation.clone(),
+    };
+    if summary.committed == 0 {
+        eprintln!("error: no transfer succeeded");
+    }
+    summary
+}
+
+/// Prints what one load phase of `what` ("transfers", "charges") measured; answers its rate per
+/// second.
+pub(super) fn print_load(what: &str, plan: &Plan, measured: &Measured) -> f64 {
+    let r = &measured.recorder;
     let seconds = measured.window.as_secs_f64();
     let rate = r.succeeded() as f64 / seconds.max(f64::EPSILON);
     println!(
-        "load: {} transfers committed in {seconds:.2} s = {rate:.1} transfers/s ({} failed)",
+        "load: {} {what} committed in {seconds:.2} s = {rate:.1} {what}/s ({} failed)",
         r.succeeded(),
         r.failed()
     );
     println!(
-        "latency (committed transfers): p50 {:.2} ms | p99 {:.2} ms | p999 {:.2} ms | max {:.2} ms | mean {:.2} ms",
+        "latency (committed {what}): p50 {:.2} ms | p99 {:.2} ms | p999 {:.2} ms | max {:.2} ms | mean {:.2} ms",
         r.latency_ms(0.5),
         r.latency_ms(0.99),
         r.latency_ms(0.999),
@@ -380,12 +458,19 @@ fn report(plan: &Plan, measured: &Measured, conservation: &Conservation) -> Summ
     );
     if let Some(switches) = measured.server_switches {
         println!(
-            "server context switches while measuring: {switches} ({:.1} per committed transfer)",
+            "server context switches while measuring: {switches} ({:.1} per committed request)",
             switches as f64 / r.succeeded().max(1) as f64
         );
     }
-    let currency = plan.currency;
-    let verdict = if conservation.holds() {
+    rate
+}
+
+/// Prints the conservation check; answers `"ok"` or `"violated"`.
+pub(super) fn print_conservation(
+    currency: &'static Currency,
+    conservation: &Conservation,
+) -> &'static str {
+    if conservation.holds() {
         println!(
             "conservation: ok: {} wallets hold {} {} = what was funded, none negative",
             conservation.wallets,
@@ -403,23 +488,5 @@ fn report(plan: &Plan, measured: &Measured, conservation: &Conservation) -> Summ
             conservation.negative
         );
         "violated"
-    };
-    println!(
-        "result: transfers_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2} committed={} failed={} conservation={verdict}",
-        r.latency_ms(0.5),
-        r.latency_ms(0.99),
-        r.latency_ms(0.999),
-        r.succeeded(),
-        r.failed()
-    );
-    let summary = Summary {
-        committed: r.succeeded(),
-        failed: r.failed(),
-        transfers_per_s: rate,
-        conservation: conservation.clone(),
-    };
-    if summary.committed == 0 {
-        eprintln!("error: no transfer succeeded");
     }
-    summary
 }

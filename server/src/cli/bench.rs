@@ -1,4 +1,4 @@
-//! `purse bench transfers|actors`: load a running server on this machine and print what it
+//! `purse bench transfers|charges|actors`: load a running server on this machine and print what it
 //! measured (see [`crate::bench`]). Parses and bounds the flags, picks how wallets are funded, and
 //! hands over; it never measures anything itself.
 
@@ -11,7 +11,7 @@ use purse_core::money::{Amount, Currency};
 
 use crate::bench::setup::Funding;
 use crate::bench::target::Target;
-use crate::bench::{actors, transfers};
+use crate::bench::{actors, charges, transfers};
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -20,6 +20,12 @@ pub enum BenchCommand {
     /// concurrent clients sending device-signed transfers, prints throughput, p50/p99/p999
     /// latency and errors by code, then checks that the wallets still hold what was funded.
     Transfers(TransfersArgs),
+    /// Charges of consumer pay codes per second against P2P transfers per second, in one run:
+    /// the transfer load, then the same clients as POS terminals charging pay codes of their own
+    /// bench device for the same duration; prints both, their p50/p99 and the ratio, then checks
+    /// conservation and that every acknowledged charge exists once. The server must run with
+    /// PURSE_RISK_VELOCITY_PER_MINUTE raised (30 charges per device per minute by default).
+    Charges(TransfersArgs),
     /// Wallet-actor memory: touches many distinct wallets, prints the server's resident memory
     /// growth (/proc/PID/status) and waits for idle passivation to bring the actor count down.
     Actors(ActorsArgs),
@@ -126,28 +132,15 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
     match cmd {
         BenchCommand::Transfers(args) => {
             let target = args.target.target()?;
-            let currency = Currency::from_code(&args.currency)
-                .map_err(|err| anyhow::anyhow!("--currency: {}: {err}", err.code()))?;
-            let minor = |flag: &str, text: &str| {
-                Amount::parse(text, currency)
-                    .map(|a| a.minor())
-                    .map_err(|err| anyhow::anyhow!("{flag}: {}: {err}", err.code()))
-            };
-            let plan = transfers::Plan {
-                wallets: args.wallets,
-                concurrency: args.concurrency,
-                duration: Duration::from_secs(args.duration),
-                warmup: Duration::from_secs(args.warmup),
-                threads: args.threads,
-                currency,
-                fund_minor: minor("--fund", &args.fund)?,
-                amount_max_minor: minor("--amount-max", &args.amount_max)?,
-                funding: args.target.funding()?,
-                server_pid: args.server_pid,
-                request_timeout: Duration::from_millis(args.target.timeout_ms),
-            };
+            let plan = transfers_plan(&args)?;
             transfers::check(&plan).context("purse bench transfers")?;
             Ok(transfers::run(&target, &plan)?.exit_code())
+        }
+        BenchCommand::Charges(args) => {
+            let target = args.target.target()?;
+            let plan = transfers_plan(&args)?;
+            charges::check(&plan).context("purse bench charges")?;
+            Ok(charges::run(&target, &plan)?.exit_code())
         }
         BenchCommand::Actors(args) => {
             let target = args.target.target()?;
@@ -174,4 +167,28 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
             actors::run(&target, &plan)
         }
     }
+}
+
+/// The plan of `purse bench transfers` and `purse bench charges`.
+fn transfers_plan(args: &TransfersArgs) -> anyhow::Result<transfers::Plan> {
+    let currency = Currency::from_code(&args.currency)
+        .map_err(|err| anyhow::anyhow!("--currency: {}: {err}", err.code()))?;
+    let minor = |flag: &str, text: &str| {
+        Amount::parse(text, currency)
+            .map(|a| a.minor())
+            .map_err(|err| anyhow::anyhow!("{flag}: {}: {err}", err.code()))
+    };
+    Ok(transfers::Plan {
+        wallets: args.wallets,
+        concurrency: args.concurrency,
+        duration: Duration::from_secs(args.duration),
+        warmup: Duration::from_secs(args.warmup),
+        threads: args.threads,
+        currency,
+        fund_minor: minor("--fund", &args.fund)?,
+        amount_max_minor: minor("--amount-max", &args.amount_max)?,
+        funding: args.target.funding()?,
+        server_pid: args.server_pid,
+        request_timeout: Duration::from_millis(args.target.timeout_ms),
+    })
 }
