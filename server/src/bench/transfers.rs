@@ -88,6 +88,15 @@ pub(super) enum Work<'a> {
     Charges(&'a Pos),
 }
 
+/// When a load phase measures and when it stops.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    /// Outcomes of requests started before this are not counted (warm-up).
+    measure_from: Instant,
+    /// No request starts at or after this.
+    deadline: Instant,
+}
+
 /// What a load phase measured.
 pub(super) struct Measured {
     pub(super) recorder: Recorder,
@@ -198,6 +207,10 @@ pub(super) fn load(
     let start = Instant::now();
     let measure_from = start + plan.warmup;
     let deadline = measure_from + plan.duration;
+    let phase = Window {
+        measure_from,
+        deadline,
+    };
     let cpu_at = |proc: Proc| proc.cpu_time().ok();
     let (recorders, cpu_before, machine_before) = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..plan.threads)
@@ -207,14 +220,7 @@ pub(super) fn load(
                     let clients: Vec<usize> =
                         (thread..plan.concurrency).step_by(plan.threads).collect();
                     actix_rt::System::new().block_on(load_thread(
-                        target,
-                        plan,
-                        run,
-                        &senders,
-                        work,
-                        &clients,
-                        measure_from,
-                        deadline,
+                        target, plan, run, &senders, work, &clients, phase,
                     ))
                 })
             })
@@ -273,22 +279,12 @@ async fn load_thread(
     senders: &[BenchUser],
     work: Work<'_>,
     clients: &[usize],
-    measure_from: Instant,
-    deadline: Instant,
+    window: Window,
 ) -> (Recorder, Vec<Charged>) {
     let api = Api::new(target, clients.len(), plan.request_timeout);
-    let loops = clients.iter().map(|&client| {
-        client_loop(
-            &api,
-            plan,
-            run,
-            senders,
-            work,
-            client,
-            measure_from,
-            deadline,
-        )
-    });
+    let loops = clients
+        .iter()
+        .map(|&client| client_loop(&api, plan, run, senders, work, client, window));
     let mut total = Recorder::new();
     let mut charged = Vec::new();
     for (recorder, c) in futures_util::future::join_all(loops).await {
@@ -299,7 +295,6 @@ async fn load_thread(
 }
 
 /// One client: one transfer (or charge) at a time until the deadline.
-#[allow(clippy::too_many_arguments)]
 async fn client_loop(
     api: &Api,
     plan: &Plan,
@@ -307,9 +302,12 @@ async fn client_loop(
     senders: &[BenchUser],
     work: Work<'_>,
     client: usize,
-    measure_from: Instant,
-    deadline: Instant,
+    window: Window,
 ) -> (Recorder, Vec<Charged>) {
+    let Window {
+        measure_from,
+        deadline,
+    } = window;
     let mut rng = Rng::from_os();
     let mut recorder = Recorder::new();
     let mut charged = Vec::new();
