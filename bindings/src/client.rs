@@ -202,6 +202,50 @@ pub struct PaymentResult {
     pub idempotency_key: String,
 }
 
+/// A top-up: money entering a wallet through a payment provider (`top_…`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TopUp {
+    pub id: String,
+    pub wallet: String,
+    pub amount: String,
+    pub currency: String,
+    /// `card` or `bank_transfer`.
+    pub method: String,
+    /// `pending`, then `succeeded`, `failed` or `canceled` (later `charged_back`).
+    pub status: String,
+    /// While `pending`: the provider's confirm page (like 3-D Secure) for the app to open.
+    pub next_action_url: Option<String>,
+    /// Why it failed (`card_declined`, …), when `failed`.
+    pub failure_code: Option<String>,
+    /// The ledger transfer that credited the wallet, once `succeeded`.
+    pub transfer_id: Option<String>,
+    pub created_at_ms: i64,
+}
+
+impl From<api::topups::TopUp> for TopUp {
+    fn from(t: api::topups::TopUp) -> Self {
+        TopUp {
+            id: t.id,
+            wallet: t.wallet,
+            amount: t.amount,
+            currency: t.currency,
+            method: t.method,
+            status: t.status,
+            next_action_url: t.next_action.map(|action| action.url),
+            failure_code: t.failure_code,
+            transfer_id: t.transfer_id,
+            created_at_ms: t.created_at_ms,
+        }
+    }
+}
+
+/// A top-up that was started, and the `Idempotency-Key` it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TopUpResult {
+    pub topup: TopUp,
+    pub idempotency_key: String,
+}
+
 /// A merchant as its owner sees it (`mer_…`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Merchant {
@@ -486,6 +530,39 @@ impl PurseClient {
                 idempotency_key,
             })
         })
+    }
+
+    /// Starts a top-up (device-signed) of `amount` (decimal string, the wallet's currency) by
+    /// `method` (`card` or `bank_transfer`); `idempotency_key` as for `transfer`. The answer is
+    /// `pending`: open `next_action_url`; the wallet is credited when the provider captures
+    /// (event `topup.succeeded`, or poll `get_topup`).
+    pub fn create_topup(
+        &self,
+        wallet_id: String,
+        amount: String,
+        method: String,
+        idempotency_key: Option<String>,
+    ) -> Result<TopUpResult, PurseError> {
+        guard(|| {
+            let body = api::topups::CreateTopUpRequest {
+                wallet: wallet_id,
+                amount,
+                method,
+            };
+            let Signed {
+                value,
+                idempotency_key,
+            } = self.inner.create_topup(&body, idempotency_key)?;
+            Ok(TopUpResult {
+                topup: value.into(),
+                idempotency_key,
+            })
+        })
+    }
+
+    /// One of the user's top-ups, by id (`top_…`).
+    pub fn get_topup(&self, topup_id: String) -> Result<TopUp, PurseError> {
+        guard(|| Ok(self.inner.get_topup(&topup_id)?.into()))
     }
 
     /// Merchant side: creates a merchant owned by the logged-in user (name 1-25 characters,

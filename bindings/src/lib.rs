@@ -37,8 +37,8 @@ mod qr;
 
 pub use client::{
     ClientConfig, Device, Event, EventPage, FundResult, HistoryItem, HistoryPage, Payee,
-    PurseClient, SavedSession, SessionStore, Transfer, TransferRequest, TransferResult, User,
-    Wallet, new_idempotency_key,
+    PurseClient, SavedSession, SessionStore, TopUp, TopUpResult, Transfer, TransferRequest,
+    TransferResult, User, Wallet, new_idempotency_key,
 };
 pub use emv::{EmvCode, EmvField, EmvObject, decode_emv};
 pub use error::PurseError;

@@ -38,6 +38,7 @@ const CLIENT_FLOW_CHECKS: &[&str] = &[
     "client_threads_share_one_session",
     "client_pays_merchant_qr",
     "client_waits_for_events",
+    "client_topup_confirmed_and_credited",
     "client_resume_and_logout",
 ];
 
@@ -70,5 +71,13 @@ fn python_client_full_flow() {
     assert!(payment_id.starts_with("pay_") && transfer_id.starts_with("txn_"));
     assert!(merchant_wallet.starts_with("wal_"));
     assert_eq!(amount, "4.20");
+    let topups = report.data("topup");
+    assert_eq!(topups.len(), 1, "{}", report.text);
+    let [topup_id, topup_transfer, topup_wallet, topup_amount] = topups[0] else {
+        panic!("malformed topup line {:?}", topups[0]);
+    };
+    assert!(topup_id.starts_with("top_") && topup_transfer.starts_with("txn_"));
+    assert!(topup_wallet.starts_with("wal_"));
+    assert_eq!(topup_amount, "20.00");
     server.verify_ledger();
 }

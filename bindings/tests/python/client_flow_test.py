@@ -6,11 +6,13 @@ Same output protocol as bindings_test.py ("ok <name>" / "FAIL <name>: <why>", ta
 lines the Rust side re-checks). Usage: python3 client_flow_test.py <base url> <operator token>
 """
 
+import decimal
 import json
 import sys
 import threading
 import time
 import traceback
+import urllib.request
 
 import purse
 from purse import PurseError
@@ -247,7 +249,53 @@ def main():
         assert "transfer.received" in [e.event_type for e in bob_events], bob_events
         started = time.time()
         empty = alice.wait_for_events(seen[-1].id, 10, 1)
+        state["last_event"] = seen[-1].id
         assert empty.events == [] and time.time() - started >= 0.9, empty
+
+    @check("client_topup_confirmed_and_credited")
+    def _():
+        alice, wallet = state["alice"], state["wallet"]
+        before = alice.wallet(wallet).balance
+        key = purse.new_idempotency_key()
+        started = alice.create_topup(wallet, "20.00", "card", key)
+        topup = started.topup
+        assert started.idempotency_key == key
+        assert topup.id.startswith("top_") and topup.status == "pending", topup
+        assert topup.amount == "20.00" and topup.currency == "USD" and topup.method == "card"
+        assert topup.next_action_url and "/sandbox/intents/" in topup.next_action_url, topup
+        # A retry with the same key answers the same top-up.
+        assert alice.create_topup(wallet, "20.00", "card", key).topup.id == topup.id
+        assert alice.get_topup(topup.id).status == "pending"
+        fails(PurseError.Api, "method_invalid",
+              lambda: alice.create_topup(wallet, "1.00", "cheque", None))
+        # The payer approves on the sandbox acquirer's confirm page (what the app opens).
+        intent = topup.next_action_url.split("/sandbox/intents/")[1].split("/")[0]
+        request = urllib.request.Request(
+            f"{base_url}/sandbox/intents/{intent}/confirm",
+            data=json.dumps({"outcome": "approve"}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, response.status
+        # The webhook moves it to succeeded; the owner hears topup.succeeded.
+        seen, after = [], state.get("last_event")
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            page = alice.wait_for_events(after, 50, 5)
+            seen.extend(page.events)
+            if any(e.event_type == "topup.succeeded" for e in seen):
+                break
+            if page.events:
+                after = page.events[-1].id
+        done = [e for e in seen if e.event_type == "topup.succeeded"]
+        assert done, [e.event_type for e in seen]
+        data = json.loads(done[0].data_json)
+        assert data["id"] == topup.id and data["status"] == "succeeded", data
+        credited = alice.get_topup(topup.id)
+        assert credited.status == "succeeded" and credited.transfer_id, credited
+        assert credited.next_action_url is None
+        after_balance = alice.wallet(wallet).balance
+        assert decimal.Decimal(after_balance) == decimal.Decimal(before) + 20, (before, after_balance)
+        print(f"topup\t{topup.id}\t{credited.transfer_id}\t{wallet}\t20.00", flush=True)
 
     @check("client_resume_and_logout")
     def _():
@@ -260,7 +308,7 @@ def main():
         rotated = resumed_store.latest()
         assert rotated.refresh_token != saved.refresh_token, "the refresh token rotates"
         resumed.register_device(None)
-        assert resumed.wallet(state["wallet"]).balance == "80.80"
+        assert resumed.wallet(state["wallet"]).balance == "100.80"
         # The spent refresh token is refused (and the server revokes its session family).
         fails(PurseError.Api, "refresh_token_reused",
               lambda: new_client().resume(saved))

@@ -44,6 +44,7 @@ use crate::api::merchants::{
     MerchantQr,
 };
 use crate::api::payments::{CreatePaymentRequest, Payment};
+use crate::api::topups::{CreateTopUpRequest, TopUp};
 use crate::api::{Page, Problem};
 use crate::keys::{KeyError, Signer};
 
@@ -377,6 +378,23 @@ impl PurseClient {
         idempotency_key: Option<String>,
     ) -> Result<Signed<Payment>, ClientError> {
         self.signed_json("/v1/payments", request, idempotency_key)
+    }
+
+    /// Starts a top-up (`POST /v1/topups`, device-signed): money entering the wallet through a
+    /// payment provider. The answer is `pending` with a `next_action` URL (the provider's confirm
+    /// page) to open; the wallet is credited when the provider captures (`topup.succeeded`).
+    pub fn create_topup(
+        &self,
+        request: &CreateTopUpRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<Signed<TopUp>, ClientError> {
+        self.signed_json("/v1/topups", request, idempotency_key)
+    }
+
+    /// One of the user's top-ups (`GET /v1/topups/{id}`).
+    pub fn get_topup(&self, topup_id: &str) -> Result<TopUp, ClientError> {
+        let path = format!("/v1/topups/{}", path_segment(topup_id)?);
+        self.get(&path)
     }
 
     // --- merchant side (a merchant app or POS run by the merchant's owner) ------------------
