@@ -5,8 +5,10 @@
 //!
 //! A webhook is a hint, never the truth: after checking its signature the top-up is moved to the
 //! state of the intent as the provider reports it *now* ([`Provider::fetch_intent`]), so
-//! duplicates, late and out-of-order deliveries all end in the provider's state. It never writes
-//! a balance itself: money moves through [`Ledger`] only.
+//! duplicates, late and out-of-order deliveries all end in the provider's state. A webhook that
+//! never comes (lost in a crash) is made up for by the owner's next read of a top-up pending for
+//! more than [`PENDING_RECHECK_AFTER_MS`], which re-reads the intent. It never writes a balance
+//! itself: money moves through [`Ledger`] only.
 //!
 //! **Invariant:** a top-up credits its wallet at most once: the credit is the ledger transfer
 //! provider receivable → wallet under reference `topup:<top id>` (`UNIQUE` in the ledger). A
@@ -16,6 +18,9 @@
 
 pub mod http;
 pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
 use purse_core::api::events::EventType;
@@ -33,6 +38,14 @@ use crate::metrics::Metrics;
 use crate::providers::sandbox::SandboxClient;
 use crate::providers::{Intent, NewIntent, Provider, ProviderError, SignatureError, WebhookEvent};
 use crate::wallets::{self, WalletError};
+
+/// A top-up still `pending` this long after it was created is re-read from the provider when its
+/// owner reads it (`GET /v1/topups/{id}`): the webhook that should have settled it may be lost (a
+/// crash of the process that was to receive or, for the in-process sandbox, to send it).
+pub const PENDING_RECHECK_AFTER_MS: i64 = 3_000;
+/// Top-ups whose last re-read time this process remembers (re-reads of one top-up are at least
+/// [`PENDING_RECHECK_AFTER_MS`] apart); the memory is cleared when full.
+pub const RECHECKS_TRACKED_MAX: usize = 10_000;
 
 /// Webhook event types the top-ups area applies; others are acknowledged and ignored.
 pub const KNOWN_EVENTS: [&str; 4] = [
@@ -161,6 +174,8 @@ pub struct TopUps {
     events: Events,
     metrics: Metrics,
     provider: SandboxClient,
+    /// Top-up id -> when this process last re-read its intent (see [`PENDING_RECHECK_AFTER_MS`]).
+    rechecked_ms: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 fn to_wire(row: &store::Row) -> Result<TopUp, TopUpError> {
@@ -200,6 +215,7 @@ impl TopUps {
             events,
             metrics,
             provider,
+            rechecked_ms: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -274,7 +290,49 @@ impl TopUps {
             .await?
             .filter(|row| row.owner_id == user_id)
             .ok_or(TopUpError::NotFound)?;
+        let row = self.recheck_if_stale(row).await?;
         to_wire(&row)
+    }
+
+    /// `row` as the provider's intent says it is now, if it has been pending for more than
+    /// [`PENDING_RECHECK_AFTER_MS`] (and was not re-read here since); else `row` itself. A provider
+    /// that does not answer leaves the top-up as stored (the read still succeeds).
+    async fn recheck_if_stale(&self, row: store::Row) -> Result<store::Row, TopUpError> {
+        let now = now_ms();
+        let Some(intent_id) = row.provider_ref.clone() else {
+            return Ok(row);
+        };
+        if row.status != "pending" || now - row.created_at_ms < PENDING_RECHECK_AFTER_MS {
+            return Ok(row);
+        }
+        {
+            let mut rechecked = self.rechecked_ms.lock().unwrap_or_else(|p| p.into_inner());
+            if rechecked
+                .get(&row.id)
+                .is_some_and(|&at| now - at < PENDING_RECHECK_AFTER_MS)
+            {
+                return Ok(row);
+            }
+            if rechecked.len() >= RECHECKS_TRACKED_MAX {
+                rechecked.clear();
+            }
+            rechecked.insert(row.id.clone(), now);
+        }
+        let truth = match self.provider.fetch_intent(&intent_id).await {
+            Ok(truth) => truth,
+            Err(err) => {
+                tracing::warn!(topup = %row.id, error = %err, "re-reading a pending top-up failed");
+                return Ok(row);
+            }
+        };
+        tracing::info!(topup = %row.id, intent = %intent_id, status = %truth.status,
+            "pending top-up re-read from the provider");
+        let id = row.id.clone();
+        if let Err(err) = self.apply(row, &truth).await {
+            // As for a provider that did not answer: the stored state is still the answer.
+            tracing::warn!(topup = %id, error = %err, "applying a re-read top-up failed");
+        }
+        store::get(&self.db, &id).await?.ok_or(TopUpError::NotFound)
     }
 
     /// A provider webhook: signature first, then the provider's truth for its intent.

@@ -29,22 +29,22 @@ const AMOUNT_MINOR_MAX: u64 = 2_000;
 const RETRIES_MAX: usize = 100;
 
 /// xorshift64*: a small, seedable generator so a failing sequence can be replayed.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
 
-fn seed() -> u64 {
+pub fn seed() -> u64 {
     match std::env::var("PURSE_TEST_SEED") {
         Ok(text) => text.parse().expect("PURSE_TEST_SEED is a u64"),
         Err(_) => {
@@ -57,7 +57,7 @@ fn seed() -> u64 {
     }
 }
 
-fn usd_text(minor: i64) -> String {
+pub fn usd_text(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }
 

@@ -25,7 +25,7 @@ fn now_ms() -> i64 {
 }
 
 /// `POST /v1/topups` for `who`.
-async fn topup(base: &str, who: &Member, wallet: &str, amount: &str, method: &str) -> Reply {
+pub async fn topup(base: &str, who: &Member, wallet: &str, amount: &str, method: &str) -> Reply {
     signed_post(
         base,
         "/v1/topups",
@@ -39,7 +39,7 @@ async fn topup(base: &str, who: &Member, wallet: &str, amount: &str, method: &st
 }
 
 /// A sandbox call with the API key.
-async fn sandbox(base: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+pub async fn sandbox(base: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
     let url = format!("{base}/sandbox{path}");
     let request = match method {
         "GET" => client().get(url),
@@ -54,7 +54,7 @@ async fn sandbox(base: &str, method: &str, path: &str, body: Option<Value>) -> R
 }
 
 /// The payer's confirm step on the provider's page.
-async fn confirm(url: &str, outcome: &str) -> Reply {
+pub async fn confirm(url: &str, outcome: &str) -> Reply {
     let page = read(client().get(url).send().await.expect("page")).await;
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains("Approve"), "{}", page.text);

@@ -118,6 +118,20 @@ pub async fn send_via(
     key: Option<&str>,
     bytes: &[u8],
 ) -> Sent {
+    try_send_via(client, base, who, key, bytes)
+        .await
+        .expect("sent")
+}
+
+/// [`send_via`] that hands back a failure to send or to read the answer (a server killed
+/// mid-request) instead of panicking.
+pub async fn try_send_via(
+    client: &awc::Client,
+    base: &str,
+    who: &Member,
+    key: Option<&str>,
+    bytes: &[u8],
+) -> Result<Sent, awc::error::SendRequestError> {
     let path = "/v1/transfers";
     let headers = sign(
         &who.phone.secret,
@@ -138,7 +152,7 @@ pub async fn send_via(
     if let Some(key) = key {
         request = request.insert_header(("idempotency-key", key));
     }
-    let response = request.send_body(bytes.to_vec()).await.expect("sent");
+    let mut response = request.send_body(bytes.to_vec()).await?;
     let header = |name: &str| {
         response
             .headers()
@@ -148,11 +162,26 @@ pub async fn send_via(
     };
     let replayed = header("idempotent-replayed").as_deref() == Some("true");
     let retry_after = header("retry-after");
-    Sent {
-        reply: read(response).await,
+    // Read the body here rather than with `read`, which panics on a connection cut mid-body.
+    let status = response.status().as_u16();
+    let content_type = header("content-type").unwrap_or_default();
+    let body = response
+        .body()
+        .limit(16 * 1024 * 1024)
+        .await
+        .map_err(|err| awc::error::SendRequestError::Custom(Box::new(err), Box::new("body")))?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok(Sent {
+        reply: Reply {
+            status,
+            content_type,
+            text,
+            json,
+        },
         replayed,
         retry_after,
-    }
+    })
 }
 
 /// A signed `POST /v1/transfers` of `body` under `key` (no key header when `None`).

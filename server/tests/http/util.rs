@@ -370,3 +370,109 @@ pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
     assert!(reply.json["title"].is_string(), "title of {}", reply.text);
     assert!(reply.json["type"].is_string(), "type of {}", reply.text);
 }
+
+/// A `purse serve` process (the real binary) on a given database, data directory and port, with
+/// its log in `<data dir>/../serve-<port>.log`. Killed with SIGKILL on drop.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub base: String,
+    pub port: u16,
+}
+
+/// A free loopback port (the kernel's choice, released at once so `purse serve` can bind it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl ServeProcess {
+    /// Starts `purse serve` on `db` at `port` with `env` added, and waits until `/readyz`
+    /// answers 200 (at most 60 s).
+    pub async fn start(db: &TestDb, port: u16, env: &[(&str, &str)]) -> ServeProcess {
+        let log_path = db
+            .config
+            .data_dir
+            .parent()
+            .expect("data dir has a parent")
+            .join(format!("serve-{port}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_purse"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PURSE_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("PURSE_DATABASE_URL", db.database_url())
+            .env("PURSE_DATA_DIR", &db.config.data_dir)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn purse serve");
+        let mut process = ServeProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+        };
+        process.wait_ready(&log_path).await;
+        process
+    }
+
+    async fn wait_ready(&mut self, log_path: &Path) {
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .finish();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                panic!("purse serve exited early ({status}); log:\n{log}");
+            }
+            let ready = client.get(format!("{}/readyz", self.base)).send().await;
+            if ready.is_ok_and(|response| response.status().as_u16() == 200) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "purse serve on port {} not ready after 60 s",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL, then reap: nothing of the process survives but what it committed.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM (graceful drain), then wait up to 30 s, then SIGKILL.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
