@@ -9,6 +9,7 @@ mod idempotency;
 mod identity;
 mod ledger;
 mod merchants;
+mod model;
 mod operations;
 mod operator;
 mod payments;
