@@ -11,6 +11,7 @@ mod idempotency;
 mod identity;
 mod ledger;
 mod merchants;
+mod model;
 mod operations;
 mod operator;
 mod payments;

@@ -68,7 +68,7 @@ pub async fn confirm(url: &str, outcome: &str) -> Reply {
     .await
 }
 
-fn intent_of(reply: &Reply) -> String {
+pub fn intent_of(reply: &Reply) -> String {
     let url = reply.json["next_action"]["url"]
         .as_str()
         .expect("next action");
@@ -81,7 +81,7 @@ fn intent_of(reply: &Reply) -> String {
 }
 
 /// Polls the top-up until its status is `want` (webhooks are asynchronous).
-async fn wait_status(base: &str, who: &Member, id: &str, want: &str) -> Value {
+pub async fn wait_status(base: &str, who: &Member, id: &str, want: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..200 {
         let reply = get_auth(base, &format!("/v1/topups/{id}"), &who.token).await;
@@ -116,7 +116,7 @@ async fn report_file(base: &str, dir: &std::path::Path) -> (std::path::PathBuf, 
     (path, reply.text)
 }
 
-fn import(server: &TestServer, file: &std::path::Path, out: &std::path::Path) -> Value {
+pub fn import(server: &TestServer, file: &std::path::Path, out: &std::path::Path) -> Value {
     let output = server.purse(&[
         "settle",
         "import",
@@ -129,7 +129,7 @@ fn import(server: &TestServer, file: &std::path::Path, out: &std::path::Path) ->
     serde_json::from_str(&output.stdout).expect("summary JSON")
 }
 
-fn verify_ledger(server: &TestServer) {
+pub fn verify_ledger(server: &TestServer) {
     let output = server.purse(&["ledger", "verify"]);
     assert_eq!(output.status, 0, "{}{}", output.stdout, output.stderr);
     assert!(output.stdout.starts_with("ledger ok"), "{}", output.stdout);
