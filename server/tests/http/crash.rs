@@ -3,7 +3,8 @@
 //! ([`KILLS`] times) and restarted on the same database, on SQLite and on PostgreSQL (a fresh
 //! database per run). Every request that got no answer (connection refused or cut, 5xx, 409,
 //! 429) is retried with its same key and body and a fresh signature, by its worker while the run
-//! lasts and afterwards until it is answered. Then: every 201 exists exactly once in the ledger
+//! lasts (a 409 for a key the killed process had claimed is set aside) and afterwards until it
+//! is answered. Then: every 201 exists exactly once in the ledger
 //! (under its key's reference, with the answered id) and replays that id; every 402 moved
 //! nothing; no transfer exists that no request asked for; per currency all balances (system
 //! accounts included) sum to zero and the wallets hold exactly what was funded; no wallet is
@@ -37,8 +38,9 @@ const AMOUNT_MINOR_MAX: u64 = 1_500;
 const WORKERS: usize = 12;
 /// Load between a restart being ready and the next kill, in ms (a random moment in this range).
 const LOAD_BETWEEN_KILLS_MS: (u64, u64) = (400, 1_600);
-/// Attempts per request after the load stopped before the test gives up on it (and fails).
-const FINAL_ATTEMPTS_MAX: usize = 200;
+/// Attempts per request after the load stopped before the test gives up on it (and fails): 50 ms
+/// apart, well beyond the idempotency claim lease (`CLAIM_LEASE_MS`, 10 s).
+const FINAL_ATTEMPTS_MAX: usize = 400;
 /// Acknowledged transfers re-sent at the end to check that they replay.
 const REPLAYS_MAX: usize = 400;
 
@@ -343,6 +345,9 @@ async fn crash_run(backend: Backend) {
                         fates.borrow_mut().push((op, fate));
                         break;
                     };
+                    // A key a killed process had claimed (PostgreSQL) is 409 until the claim's
+                    // lease ends: set it aside for the final retries and go on with new work.
+                    let in_use = kind.starts_with("http 409");
                     {
                         let mut t = tally.borrow_mut();
                         t.sent += 1;
@@ -352,7 +357,7 @@ async fn crash_run(backend: Backend) {
                             first = false;
                         }
                     }
-                    if stop.get() {
+                    if stop.get() || in_use {
                         leftovers.borrow_mut().push(op);
                         break;
                     }
