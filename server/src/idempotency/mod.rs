@@ -12,20 +12,32 @@
 //!    record is written, or when it is dropped (client gone, panic).
 //! 2. **Look up** the record: a recorded answer is replayed (with `Idempotent-Replayed: true`) if
 //!    the request's [`Fingerprint`] matches, else 422.
-//! 3. **Execute**, then **record** the answer (group commit: many records per transaction, so a
-//!    keyed request costs a share of one commit) and answer.
+//! 3. On PostgreSQL, **claim the key in the database** too: a `started` record, inserted only if
+//!    the key has no record (the primary key decides between processes). A key another process
+//!    holds is a 409; one it answered meanwhile replays.
+//! 4. **Execute**, then **record** the answer over the claim (group commit: many records per
+//!    transaction, so a keyed request costs a share of one commit) and answer.
 //!
 //! Answers that say nothing about the request itself are not recorded, so the same key may be
-//! retried: 409, 429 and every 5xx. Validation of the request's shape (a 400 before execution)
-//! happens before the key is looked at, as at Stripe.
+//! retried: 409, 429 and every 5xx (the database claim is deleted). Validation of the request's
+//! shape (a 400 before execution) happens before the key is looked at, as at Stripe.
 //!
 //! # Crashes and several processes
 //!
 //! A crash between the money's commit and the record's commit loses only the record: a retry runs
 //! again, and the ledger finds the transfer by its reference and answers with it, so the replay
-//! says the same thing. Two processes that receive the same key at the same instant may both
-//! execute; the ledger's reference again lets only one move money and hands the other the same
-//! transfer (or a 422 when the bodies differ). Within one process the 409 is exact.
+//! says the same thing. A crash leaves a PostgreSQL claim `started`; another request takes it over
+//! once its lease ([`CLAIM_LEASE_MS`]) ran out, until then the key is a 409.
+//!
+//! Two processes that receive the same key at the same instant never both execute: one wins the
+//! database claim, the other answers 409 and, retried, replays the winner's answer. Without that
+//! claim (before this was built) both executed; the ledger's reference kept money from moving
+//! twice, but the loser could decide differently — `402 insufficient_funds` when the winner's
+//! debit had just emptied the wallet but was not yet committed when the loser looked up the
+//! reference — and the key then had two answers (`two_process` tests). Should a claim's lease run
+//! out while its holder still runs, both may execute again; then the first answer recorded wins
+//! and the other process replays it instead of its own ([`store::insert_done`]). On SQLite the
+//! server is one process per database (docs/scaling.md) and the in-memory claim is exact.
 
 pub mod store;
 
@@ -51,6 +63,10 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// Longest key, in characters (visible ASCII). UUIDs (36) and ULIDs (26) fit with room to spare;
 /// bounded so that a key plus a user id fits a ledger reference (200 bytes).
 pub const KEY_CHARS_MAX: usize = 128;
+/// How long a `started` claim in the database (PostgreSQL, see [`Idempotency::run`]) belongs to
+/// the process that made it: another process takes it over only after this, so a request whose
+/// process crashed can be retried without waiting for pruning. Far above any request's run time.
+pub const CLAIM_LEASE_MS: i64 = 10_000;
 /// Records per database transaction of the record writer.
 pub const RECORD_BATCH_MAX: usize = 1000;
 /// Answers waiting to be recorded; beyond it a request is refused (503) before it executes.
@@ -239,7 +255,8 @@ impl Drop for Claim {
 
 struct Pending {
     record: store::NewRecord,
-    done: oneshot::Sender<Result<(), ()>>,
+    /// Whether the record is now the key's record (see [`store::insert_done`]).
+    done: oneshot::Sender<Result<bool, ()>>,
 }
 
 /// The idempotency handle shared by every handler; cheap to clone.
@@ -299,44 +316,176 @@ impl Idempotency {
         Fut: Future<Output = Result<Answer, ApiError>>,
     {
         let claim = self.claim(owner_id, key)?;
-        if let Some(record) = store::find(&self.db, owner_id, key.as_str())
-            .await
-            .map_err(IdempotencyError::from)?
-        {
-            return replay(record, fingerprint);
-        }
+        let shared = self.shared_claim(owner_id, key, fingerprint).await?;
+        let shared = match shared {
+            SharedClaim::Answer(response) => return response,
+            SharedClaim::Held(guard) => Some(guard),
+            SharedClaim::NotNeeded => None,
+        };
         let answer = match execute().await {
             Ok(answer) => answer,
             Err(err) if is_recorded(err.status()) => Answer::json(err.status(), &err.to_problem()),
-            // Not recorded: answered as is, with its Retry-After.
+            // Not recorded: answered as is, with its Retry-After (the claim is released on drop).
             Err(err) => return Ok(err.error_response()),
         };
         if is_recorded(answer.status) {
-            self.record(store::NewRecord {
-                owner_id: owner_id.to_owned(),
-                key: key.as_str().to_owned(),
-                request_hash: fingerprint.0,
-                response_status: answer.status.as_u16(),
-                response_body: answer.body.clone(),
-                now_ms: now_ms(),
-            })
-            .await;
+            let recorded = self
+                .record(store::NewRecord {
+                    owner_id: owner_id.to_owned(),
+                    key: key.as_str().to_owned(),
+                    request_hash: fingerprint.0,
+                    response_status: answer.status.as_u16(),
+                    response_body: answer.body.clone(),
+                    now_ms: now_ms(),
+                })
+                .await;
+            match recorded {
+                Recorded::Written => {
+                    if let Some(guard) = shared {
+                        guard.keep();
+                    }
+                }
+                // Another process answered this key first (it took over a claim whose lease
+                // ran out): its answer is the key's answer.
+                Recorded::AnsweredElsewhere => {
+                    if let Some(guard) = shared {
+                        guard.keep();
+                    }
+                    tracing::warn!(
+                        key = key.as_str(),
+                        "idempotency key answered by another process first"
+                    );
+                    if let Some(record) = store::find(&self.db, owner_id, key.as_str())
+                        .await
+                        .map_err(IdempotencyError::from)?
+                    {
+                        return replay(record, fingerprint);
+                    }
+                }
+                // The claim is released on drop, so a retry runs (safely: module docs).
+                Recorded::Failed => {}
+            }
         }
         drop(claim);
         Ok(answer.to_response(false))
     }
 
-    /// Queues `record` and waits for its commit. A failure is logged, not returned: the request
-    /// has already executed, and a later retry is safe without the record (module docs).
-    async fn record(&self, record: store::NewRecord) {
+    /// On PostgreSQL, where several processes may serve one database, claims the key in the
+    /// database (a `started` record) before the request executes, so that only one process runs
+    /// it: a key another process holds is a 409, one it answered replays. A claim whose holder
+    /// crashed is taken over once its lease ([`CLAIM_LEASE_MS`]) ran out. On SQLite (one process
+    /// per database) the in-memory claim is exact and nothing is written before executing.
+    async fn shared_claim(
+        &self,
+        owner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+    ) -> Result<SharedClaim, IdempotencyError> {
+        let record = store::find(&self.db, owner_id, key.as_str()).await?;
+        if matches!(self.db, Db::Sqlite(_)) {
+            return Ok(match record {
+                Some(record) => SharedClaim::Answer(replay(record, fingerprint)),
+                None => SharedClaim::NotNeeded,
+            });
+        }
+        let now = now_ms();
+        let held = match record {
+            None => store::claim(&self.db, owner_id, key.as_str(), &fingerprint.0, now).await?,
+            Some(record)
+                if record.state == "started"
+                    && record.request_hash == fingerprint.0
+                    && now - record.updated_at_ms >= CLAIM_LEASE_MS =>
+            {
+                store::take_over(&self.db, owner_id, key.as_str(), record.updated_at_ms, now)
+                    .await?
+            }
+            Some(record) => return Ok(SharedClaim::Answer(replay(record, fingerprint))),
+        };
+        if held {
+            return Ok(SharedClaim::Held(ClaimGuard {
+                db: Some(self.db.clone()),
+                owner_id: owner_id.to_owned(),
+                key: key.as_str().to_owned(),
+            }));
+        }
+        // Someone claimed or answered it between our read and our write.
+        Ok(SharedClaim::Answer(
+            match store::find(&self.db, owner_id, key.as_str()).await? {
+                Some(record) => replay(record, fingerprint),
+                None => Err(IdempotencyError::InUse.into()),
+            },
+        ))
+    }
+
+    /// Queues `record` and waits for its commit. A failure is logged, not returned as an error:
+    /// the request has already executed, and a later retry is safe without the record (module
+    /// docs).
+    async fn record(&self, record: store::NewRecord) -> Recorded {
         let (done, committed) = oneshot::channel();
         if let Err(err) = self.writer.try_send(Pending { record, done }) {
             tracing::warn!(error = %err, "idempotency record not queued");
-            return;
+            return Recorded::Failed;
         }
         match committed.await {
-            Ok(Ok(())) => {}
-            _ => tracing::warn!("idempotency record not written"),
+            Ok(Ok(true)) => Recorded::Written,
+            Ok(Ok(false)) => Recorded::AnsweredElsewhere,
+            _ => {
+                tracing::warn!("idempotency record not written");
+                Recorded::Failed
+            }
+        }
+    }
+}
+
+/// What became of a record handed to the writer.
+enum Recorded {
+    Written,
+    /// The key already had another process's answer, which stands.
+    AnsweredElsewhere,
+    Failed,
+}
+
+/// The outcome of [`Idempotency::shared_claim`].
+enum SharedClaim {
+    /// Do not execute: answer this (a replay, 409 or 422).
+    Answer(Result<HttpResponse, ApiError>),
+    /// Execute: this process holds the key in the database.
+    Held(ClaimGuard),
+    /// Execute: the in-memory claim suffices (SQLite).
+    NotNeeded,
+}
+
+/// A `started` record this process wrote; deleted on drop (so a retry of a request that ended
+/// without a recorded answer runs at once) unless [`ClaimGuard::keep`] was called after the
+/// answer was recorded over it.
+struct ClaimGuard {
+    db: Option<Db>,
+    owner_id: String,
+    key: String,
+}
+
+impl ClaimGuard {
+    fn keep(mut self) {
+        self.db = None;
+    }
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else {
+            return;
+        };
+        let (owner_id, key) = (
+            std::mem::take(&mut self.owner_id),
+            std::mem::take(&mut self.key),
+        );
+        // Best effort: if this fails (or there is no runtime), the lease runs out instead.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = store::release(&db, &owner_id, &key).await {
+                    tracing::warn!(error = %err, "idempotency claim not released");
+                }
+            });
         }
     }
 }
@@ -357,7 +506,7 @@ fn replay(record: store::Record, fingerprint: Fingerprint) -> Result<HttpRespons
                 .ok_or_else(|| ApiError::internal("idempotency record with a bad status"))?;
             Ok(Answer { status, body }.to_response(true))
         }
-        // Claimed by a writer that records before executing (none in this server yet).
+        // Claimed by a request still running (in another process, on PostgreSQL).
         _ => Err(IdempotencyError::InUse.into()),
     }
 }
@@ -377,10 +526,12 @@ async fn write_records(db: Db, mut rx: mpsc::Receiver<Pending>) {
         if let Err(err) = &result {
             tracing::error!(error = %err, batch = batch.len(), "writing idempotency records failed");
         }
-        for pending in batch.drain(..) {
-            let _ = pending
-                .done
-                .send(result.as_ref().map(|_| ()).map_err(|_| ()));
+        for (i, pending) in batch.drain(..).enumerate() {
+            let written = match &result {
+                Ok(written) => Ok(written.get(i).copied().unwrap_or(false)),
+                Err(_) => Err(()),
+            };
+            let _ = pending.done.send(written);
         }
         if result.is_err() {
             // Do not spin against a database that is down.

@@ -2,6 +2,8 @@
 //! `migrations/*/0001_ledger.sql`, pruning index in `0003_idempotency.sql`). It never decides
 //! what a record means (the parent module does) and never touches the ledger's tables.
 
+use sqlx::Row as _;
+
 use crate::db::Db;
 use crate::with_db;
 
@@ -15,6 +17,8 @@ pub struct Record {
     pub state: String,
     pub response_status: Option<i32>,
     pub response_body: Option<Vec<u8>>,
+    /// When the record was claimed (`started`) or answered (`done`).
+    pub updated_at_ms: i64,
 }
 
 /// A finished request to record.
@@ -30,7 +34,8 @@ pub struct NewRecord {
 
 pub async fn find(db: &Db, owner_id: &str, key: &str) -> Result<Option<Record>, sqlx::Error> {
     with_db!(db, pool => sqlx::query_as::<_, Record>(
-        "SELECT request_hash, state, response_status, response_body FROM idempotency_keys \
+        "SELECT request_hash, state, response_status, response_body, updated_at_ms \
+         FROM idempotency_keys \
          WHERE owner_id = $1 AND idem_key = $2",
     )
     .bind(owner_id)
@@ -39,11 +44,71 @@ pub async fn find(db: &Db, owner_id: &str, key: &str) -> Result<Option<Record>, 
     .await)
 }
 
-/// Inserts finished records in one transaction. A key already recorded (by another server
-/// process that answered the same key at the same time) keeps its first record.
-pub async fn insert_done(db: &Db, records: &[NewRecord]) -> Result<(), sqlx::Error> {
+/// Claims `key` for a request about to execute: inserts a `started` record unless the key has a
+/// record already. `true` when this call made the claim.
+pub async fn claim(
+    db: &Db,
+    owner_id: &str,
+    key: &str,
+    request_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    with_db!(db, pool => sqlx::query(
+        "INSERT INTO idempotency_keys (owner_id, idem_key, request_hash, state, created_at_ms, \
+         updated_at_ms) VALUES ($1, $2, $3, 'started', $4, $4) \
+         ON CONFLICT (owner_id, idem_key) DO NOTHING",
+    )
+    .bind(owner_id)
+    .bind(key)
+    .bind(request_hash.as_slice())
+    .bind(now_ms)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1))
+}
+
+/// Takes over a `started` claim last touched at `seen_updated_at_ms` (its holder is gone: its
+/// lease ran out). `true` when this call took it; `false` when someone else moved it meanwhile.
+pub async fn take_over(
+    db: &Db,
+    owner_id: &str,
+    key: &str,
+    seen_updated_at_ms: i64,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    with_db!(db, pool => sqlx::query(
+        "UPDATE idempotency_keys SET updated_at_ms = $4 \
+         WHERE owner_id = $1 AND idem_key = $2 AND state = 'started' AND updated_at_ms = $3",
+    )
+    .bind(owner_id)
+    .bind(key)
+    .bind(seen_updated_at_ms)
+    .bind(now_ms)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1))
+}
+
+/// Drops a `started` claim whose request ended without an answer worth recording (a 5xx, a
+/// 409 or 429 from further down, or the request was dropped), so that a retry runs at once.
+pub async fn release(db: &Db, owner_id: &str, key: &str) -> Result<(), sqlx::Error> {
+    with_db!(db, pool => sqlx::query(
+        "DELETE FROM idempotency_keys WHERE owner_id = $1 AND idem_key = $2 AND state = 'started'",
+    )
+    .bind(owner_id)
+    .bind(key)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+}
+
+/// Writes finished records in one transaction and answers, per record, whether it is now the
+/// key's record. A record is written over the key's own `started` claim or where the key has no
+/// record; a key already `done` (another process answered first) keeps that first answer, and
+/// the caller must replay it instead of its own.
+pub async fn insert_done(db: &Db, records: &[NewRecord]) -> Result<Vec<bool>, sqlx::Error> {
     if records.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     match db {
         Db::Sqlite(pool) => {
@@ -56,7 +121,12 @@ pub async fn insert_done(db: &Db, records: &[NewRecord]) -> Result<(), sqlx::Err
                      response_status, response_body, created_at_ms, updated_at_ms) VALUES ",
                     8,
                     chunk.len(),
-                    " ON CONFLICT (owner_id, idem_key) DO NOTHING",
+                    " ON CONFLICT (owner_id, idem_key) DO UPDATE SET state = 'done', \
+                     response_status = excluded.response_status, \
+                     response_body = excluded.response_body, \
+                     updated_at_ms = excluded.updated_at_ms \
+                     WHERE idempotency_keys.state = 'started' \
+                     AND idempotency_keys.request_hash = excluded.request_hash",
                 );
                 let mut query = sqlx::query(&sql);
                 for record in chunk {
@@ -72,10 +142,27 @@ pub async fn insert_done(db: &Db, records: &[NewRecord]) -> Result<(), sqlx::Err
                 }
                 query.execute(&mut *tx).await?;
             }
-            tx.commit().await
+            tx.commit().await?;
+            // One process per SQLite database: no other process answers the same key, and this
+            // process's in-memory claim lets one request per key run at a time, so a record
+            // finds the key free (or, if a caller claimed it, its own claim).
+            Ok(vec![true; records.len()])
         }
         Db::Postgres(pool) => {
-            // One statement, one round trip per batch.
+            // One statement, one round trip per batch. `ON CONFLICT DO UPDATE` may touch a row
+            // once per statement: a key twice in one batch (not made by this server, whose
+            // claims allow one request per key at a time) is written in a later statement.
+            let mut seen = std::collections::HashSet::new();
+            if !records
+                .iter()
+                .all(|r| seen.insert((r.owner_id.as_str(), r.key.as_str())))
+            {
+                let mut written = Vec::with_capacity(records.len());
+                for record in records {
+                    written.extend(Box::pin(insert_done(db, std::slice::from_ref(record))).await?);
+                }
+                return Ok(written);
+            }
             let owners: Vec<&str> = records.iter().map(|r| r.owner_id.as_str()).collect();
             let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
             let hashes: Vec<Vec<u8>> = records.iter().map(|r| r.request_hash.to_vec()).collect();
@@ -85,22 +172,34 @@ pub async fn insert_done(db: &Db, records: &[NewRecord]) -> Result<(), sqlx::Err
                 .collect();
             let bodies: Vec<&[u8]> = records.iter().map(|r| r.response_body.as_slice()).collect();
             let times: Vec<i64> = records.iter().map(|r| r.now_ms).collect();
-            sqlx::query(
+            let written = sqlx::query(
                 "INSERT INTO idempotency_keys (owner_id, idem_key, request_hash, state, \
                  response_status, response_body, created_at_ms, updated_at_ms) \
                  SELECT o, k, h, 'done', s, b, t, t FROM UNNEST($1::text[], $2::text[], \
                  $3::bytea[], $4::int[], $5::bytea[], $6::bigint[]) AS r(o, k, h, s, b, t) \
-                 ON CONFLICT (owner_id, idem_key) DO NOTHING",
+                 ON CONFLICT (owner_id, idem_key) DO UPDATE SET state = 'done', \
+                 response_status = EXCLUDED.response_status, \
+                 response_body = EXCLUDED.response_body, updated_at_ms = EXCLUDED.updated_at_ms \
+                 WHERE idempotency_keys.state = 'started' \
+                 AND idempotency_keys.request_hash = EXCLUDED.request_hash \
+                 RETURNING owner_id, idem_key",
             )
-            .bind(owners)
-            .bind(keys)
+            .bind(&owners)
+            .bind(&keys)
             .bind(hashes)
             .bind(statuses)
             .bind(bodies)
             .bind(times)
-            .execute(pool)
-            .await
-            .map(|_| ())
+            .fetch_all(pool)
+            .await?;
+            let written: std::collections::HashSet<(String, String)> = written
+                .iter()
+                .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1)))
+                .collect();
+            Ok(records
+                .iter()
+                .map(|r| written.contains(&(r.owner_id.clone(), r.key.clone())))
+                .collect())
         }
     }
 }

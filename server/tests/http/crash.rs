@@ -1,9 +1,10 @@
 //! Crash safety (DESIGN.md invariants 1, 2, 4, 5): a real `purse serve` process under concurrent
-//! device-signed P2P transfers with `Idempotency-Key`, killed with SIGKILL at random moments
+//! device-signed P2P transfers and merchant payments (a static code) with `Idempotency-Key`, killed with SIGKILL at random moments
 //! ([`KILLS`] times) and restarted on the same database, on SQLite and on PostgreSQL (a fresh
 //! database per run). Every request that got no answer (connection refused or cut, 5xx, 409,
 //! 429) is retried with its same key and body and a fresh signature, by its worker while the run
-//! lasts and afterwards until it is answered. Then: every 201 exists exactly once in the ledger
+//! lasts (a 409 for a key the killed process had claimed is set aside) and afterwards until it
+//! is answered. Then: every 201 exists exactly once in the ledger
 //! (under its key's reference, with the answered id) and replays that id; every 402 moved
 //! nothing; no transfer exists that no request asked for; per currency all balances (system
 //! accounts included) sum to zero and the wallets hold exactly what was funded; no wallet is
@@ -24,7 +25,7 @@ use purse_server::with_db;
 use serde_json::json;
 
 use crate::concurrency::{Rng, seed, usd_text};
-use crate::transfers::{ADMIN_TOKEN, Member, Sent, fund, member, open_wallet, try_send_via};
+use crate::transfers::{ADMIN_TOKEN, Member, Sent, fund, member, open_wallet, try_signed_post};
 use crate::util::{Backend, ServeProcess, TestDb, free_port};
 
 /// SIGKILLs per run.
@@ -37,16 +38,19 @@ const AMOUNT_MINOR_MAX: u64 = 1_500;
 const WORKERS: usize = 12;
 /// Load between a restart being ready and the next kill, in ms (a random moment in this range).
 const LOAD_BETWEEN_KILLS_MS: (u64, u64) = (400, 1_600);
-/// Attempts per request after the load stopped before the test gives up on it (and fails).
-const FINAL_ATTEMPTS_MAX: usize = 200;
+/// Attempts per request after the load stopped before the test gives up on it (and fails): 50 ms
+/// apart, well beyond the idempotency claim lease (`CLAIM_LEASE_MS`, 10 s).
+const FINAL_ATTEMPTS_MAX: usize = 400;
 /// Acknowledged transfers re-sent at the end to check that they replay.
 const REPLAYS_MAX: usize = 400;
 
 /// The environment every `purse serve` of these tests gets: the operator API on (funding), no
-/// daily limit (the load sends more than 5,000.00 a day from some wallets).
-pub const SERVE_ENV: [(&str, &str); 3] = [
+/// daily limit (the load sends more than 5,000.00 a day from some wallets), no payment velocity
+/// limit (the load pays more often than 30 times a minute per device).
+pub const SERVE_ENV: [(&str, &str); 4] = [
     ("PURSE_ADMIN_TOKEN", ADMIN_TOKEN),
     ("PURSE_LIMITS_DAILY_MAX", "none"),
+    ("PURSE_RISK_VELOCITY_PER_MINUTE", "1000000"),
     ("PURSE_HTTP_WORKERS", "2"),
 ];
 
@@ -54,6 +58,8 @@ pub const SERVE_ENV: [(&str, &str); 3] = [
 #[derive(Clone, Debug)]
 pub struct Op {
     pub from: usize,
+    /// `/v1/transfers` or `/v1/payments`.
+    pub path: &'static str,
     pub key: String,
     pub body: Vec<u8>,
 }
@@ -151,8 +157,25 @@ pub fn random_op(rng: &mut Rng, wallets: &[String], amount_minor_max: u64, label
     });
     Op {
         from,
+        path: "/v1/transfers",
         key: format!(
             "{label}-{}",
+            purse_server::ids::new_id(purse_server::ids::IdKind::Session)
+        ),
+        body: serde_json::to_vec(&body).expect("json"),
+    }
+}
+
+/// A payment of a random amount from a random wallet to a merchant's static code `payload`.
+pub fn payment_op(rng: &mut Rng, wallets: &[String], payload: &str, label: &str) -> Op {
+    let from = rng.below(wallets.len());
+    let amount = 1 + (rng.next() % AMOUNT_MINOR_MAX) as i64;
+    let body = json!({"payload": payload, "wallet": wallets[from], "amount": usd_text(amount)});
+    Op {
+        from,
+        path: "/v1/payments",
+        key: format!(
+            "{label}-pay-{}",
             purse_server::ids::new_id(purse_server::ids::IdKind::Session)
         ),
         body: serde_json::to_vec(&body).expect("json"),
@@ -170,7 +193,7 @@ pub async fn send_until_decided(
     tally: &RefCell<Tally>,
 ) -> Option<Sent> {
     for attempt in 0..attempts_max {
-        let result = try_send_via(client, base, who, Some(&op.key), &op.body).await;
+        let result = try_signed_post(client, base, op.path, who, Some(&op.key), &op.body).await;
         let Some(kind) = undecided(&result) else {
             tally.borrow_mut().sent += 1;
             return result.ok();
@@ -188,20 +211,39 @@ pub async fn send_until_decided(
     None
 }
 
-/// Every P2P transfer in the ledger: reference -> transfer id.
-pub async fn p2p_transfers(db: &TestDb) -> HashMap<String, String> {
+/// What the database holds after a run: every P2P and payment transfer (reference -> transfer
+/// id) and every payment row ((payer, key) -> (payment id, status, transfer id)).
+pub struct Stored {
+    pub transfers: HashMap<String, String>,
+    pub payments: HashMap<(String, String), (String, String, Option<String>)>,
+}
+
+pub async fn stored(db: &TestDb) -> Stored {
     let db = db.open().await;
     let rows: Vec<(String, String)> = with_db!(&db, pool => sqlx::query_as(
-        "SELECT reference, id FROM transfers WHERE kind = 'p2p'"
+        "SELECT reference, id FROM transfers WHERE kind IN ('p2p', 'payment')"
     )
     .fetch_all(pool)
     .await)
     .expect("transfers");
+    let payments: Vec<(String, String, String, String, Option<String>)> =
+        with_db!(&db, pool => sqlx::query_as(
+            "SELECT payer_id, idempotency_key, id, status, transfer_id FROM payments"
+        )
+        .fetch_all(pool)
+        .await)
+        .expect("payments");
     db.close().await;
     let count = rows.len();
-    let map: HashMap<String, String> = rows.into_iter().collect();
-    assert_eq!(map.len(), count, "one reference twice in the ledger");
-    map
+    let transfers: HashMap<String, String> = rows.into_iter().collect();
+    assert_eq!(transfers.len(), count, "one reference twice in the ledger");
+    Stored {
+        transfers,
+        payments: payments
+            .into_iter()
+            .map(|(payer, key, id, status, transfer)| ((payer, key), (id, status, transfer)))
+            .collect(),
+    }
 }
 
 /// The ledger-wide money checks after a run: per currency all balances sum to zero, the wallets
@@ -244,37 +286,57 @@ pub async fn assert_money_conserved(db: &TestDb, wallet_total_minor: i64) {
 }
 
 /// The per-request checks: every 201 is in the ledger exactly once under its reference with the
-/// answered id; every refusal moved nothing; the ledger holds no P2P transfer nobody asked for.
-pub fn assert_fates(
-    members: &[Member],
-    fates: &[(Op, Fate)],
-    ledger: &HashMap<String, String>,
-) -> usize {
+/// answered id (a payment: its row succeeded, its transfer `pay:<id>`); every refusal moved
+/// nothing; the ledger holds no P2P or payment transfer that no request asked for. Answers how
+/// many requests moved money.
+pub fn assert_fates(members: &[Member], fates: &[(Op, Fate)], stored: &Stored) -> usize {
+    let ledger = &stored.transfers;
     let mut ours = 0;
     for (op, fate) in fates {
-        let reference = format!("p2p:{}:{}", members[op.from].user_id, op.key);
-        match fate {
-            Fate::Created(id) => {
+        let user = &members[op.from].user_id;
+        // The ledger reference this request moves money under, if it has one yet.
+        let reference = if op.path == "/v1/payments" {
+            let row = stored.payments.get(&(user.clone(), op.key.clone()));
+            if let Fate::Created(id) = fate {
+                let (row_id, status, transfer) = row.expect("an acknowledged payment has a row");
+                assert_eq!((row_id, status.as_str()), (id, "succeeded"), "payment {id}");
                 assert_eq!(
-                    ledger.get(&reference),
-                    Some(id),
-                    "acknowledged transfer {id} ({reference}) is not in the ledger as answered"
+                    ledger.get(&format!("pay:{id}")),
+                    transfer.as_ref(),
+                    "payment {id}: its transfer"
                 );
             }
+            row.map(|(id, _, _)| format!("pay:{id}"))
+        } else {
+            if let Fate::Created(id) = fate {
+                assert!(id.starts_with("txn_"), "{id}");
+            }
+            Some(format!("p2p:{user}:{}", op.key))
+        };
+        let moved = reference.as_ref().is_some_and(|r| ledger.contains_key(r));
+        match fate {
+            Fate::Created(id) => {
+                assert!(
+                    moved,
+                    "acknowledged {id} ({reference:?}) is not in the ledger"
+                );
+                if op.path == "/v1/transfers" {
+                    assert_eq!(ledger.get(reference.as_ref().expect("p2p")), Some(id));
+                }
+            }
             Fate::Refused(status, code) => assert!(
-                !ledger.contains_key(&reference),
-                "{reference} answered {status} {code} but moved money"
+                !moved,
+                "{} {} answered {status} {code} but moved money",
+                op.path, op.key
             ),
-            Fate::Unanswered => panic!("{reference} was never answered"),
+            Fate::Unanswered => panic!("{} {} was never answered", op.path, op.key),
         }
-        if ledger.contains_key(&reference) {
-            ours += 1;
-        }
+        ours += usize::from(moved);
     }
     assert_eq!(
         ours,
         ledger.len(),
-        "the ledger holds P2P transfers no request asked for"
+        "the ledger holds transfers no request asked for"
     );
     ours
 }
@@ -292,6 +354,9 @@ async fn crash_run(backend: Backend) {
     let server = RefCell::new(ServeProcess::start(&db, port, &SERVE_ENV).await);
     let base = server.borrow().base.clone();
     let (members, wallets) = setup(&base, WALLETS, FUND_MINOR).await;
+    // A merchant with a static code: a quarter of the load pays it.
+    let shop = crate::merchants::shop(&base, "shop@example.com", 100).await;
+    let payload = crate::payments::qr_payload(&base, &shop, &json!({})).await;
     eprintln!(
         "{backend:?}: {WALLETS} wallets funded in {:?}",
         started.elapsed()
@@ -310,20 +375,25 @@ async fn crash_run(backend: Backend) {
     // Workers: a fresh transfer each time; an undecided one is retried (same key, same body,
     // fresh signature) until decided or the load stops.
     let worker = |index: usize| {
-        let (client, base, members, wallets) = (&client, &base, &members, &wallets);
+        let (client, base, members, wallets, payload) =
+            (&client, &base, &members, &wallets, &payload);
         let (rng, tally, fates, leftovers, stop) = (&rng, &tally, &fates, &leftovers, &stop);
         async move {
             while !stop.get() {
-                let op = random_op(
-                    &mut rng.borrow_mut(),
-                    wallets,
-                    AMOUNT_MINOR_MAX,
-                    &format!("w{index}"),
-                );
+                let op = {
+                    let mut rng = rng.borrow_mut();
+                    let label = format!("w{index}");
+                    if rng.below(4) == 0 {
+                        payment_op(&mut rng, wallets, payload, &label)
+                    } else {
+                        random_op(&mut rng, wallets, AMOUNT_MINOR_MAX, &label)
+                    }
+                };
                 let who = &members[op.from];
                 let mut first = true;
                 loop {
-                    let result = try_send_via(client, base, who, Some(&op.key), &op.body).await;
+                    let result =
+                        try_signed_post(client, base, op.path, who, Some(&op.key), &op.body).await;
                     let Some(kind) = undecided(&result) else {
                         let sent = result.expect("decided");
                         let fate = fate_of(&sent);
@@ -343,6 +413,9 @@ async fn crash_run(backend: Backend) {
                         fates.borrow_mut().push((op, fate));
                         break;
                     };
+                    // A key a killed process had claimed (PostgreSQL) is 409 until the claim's
+                    // lease ends: set it aside for the final retries and go on with new work.
+                    let in_use = kind.starts_with("http 409");
                     {
                         let mut t = tally.borrow_mut();
                         t.sent += 1;
@@ -352,7 +425,7 @@ async fn crash_run(backend: Backend) {
                             first = false;
                         }
                     }
-                    if stop.get() {
+                    if stop.get() || in_use {
                         leftovers.borrow_mut().push(op);
                         break;
                     }
@@ -420,17 +493,22 @@ async fn crash_run(backend: Backend) {
     }
     server.borrow_mut().stop();
 
-    let ledger = p2p_transfers(&db).await;
-    let applied = assert_fates(&members, &fates, &ledger);
+    let stored = stored(&db).await;
+    let applied = assert_fates(&members, &fates, &stored);
     assert_money_conserved(&db, FUND_MINOR * WALLETS as i64).await;
+    let payments = fates
+        .iter()
+        .filter(|(op, fate)| op.path == "/v1/payments" && matches!(fate, Fate::Created(_)))
+        .count();
     let t = tally.borrow();
     eprintln!(
         "{backend:?}: {kills} SIGKILLs in {load_elapsed:?} of load ({total:?} in all), \
          restart to ready {downtimes:?}; \
-         {ops} transfer requests ({retried} needed retries), {sent} HTTP requests sent; \
-         acknowledged {ack} ({created} created, {refused} refused 402); {errors} undecided \
-         answers {kinds:?} ({rate:.1}% of requests); {applied} transfers in the ledger, each \
-         once; then {replays} acknowledged ones re-sent: each replayed its id; money conserved, \
+         {ops} money requests ({retried} needed retries), {sent} HTTP requests sent; \
+         acknowledged {ack} ({created} created of which {payments} payments, {refused} \
+         refused 402); {errors} undecided \
+         answers {kinds:?} ({rate:.1}% of requests); {applied} requests moved money in the ledger, \
+         each once; then {replays} acknowledged ones re-sent: each replayed its id; money conserved, \
          ledger verified",
         kills = KILLS,
         downtimes = downtimes.borrow(),

@@ -275,3 +275,92 @@ async fn old_records_are_pruned_in_bounded_steps() {
         db.close().await;
     }
 }
+
+/// The storage side of the cross-process claim (`idempotency::store`): one `started` claim per
+/// key, the answer recorded over it, a later answer for the same key refused (the first recorded
+/// answer wins and the loser is told to replay it), a crashed holder's claim taken over by one
+/// caller only, and a release that never deletes an answer.
+#[actix_rt::test]
+async fn first_recorded_answer_wins_and_a_stale_claim_is_taken_over_once() {
+    use purse_server::idempotency::store::{self, NewRecord};
+    for backend in BACKENDS {
+        let Some(test_db) = TestDb::new(backend, "first_recorded_answer_wins") else {
+            continue;
+        };
+        let db = test_db.open().await;
+        let hash = [9; 32];
+        let answer = |status: u16, body: &[u8], now_ms: i64| NewRecord {
+            owner_id: "usr_claims".to_owned(),
+            key: "k".to_owned(),
+            request_hash: hash,
+            response_status: status,
+            response_body: body.to_vec(),
+            now_ms,
+        };
+        assert!(
+            store::claim(&db, "usr_claims", "k", &hash, 1_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store::claim(&db, "usr_claims", "k", &hash, 1_001)
+                .await
+                .unwrap()
+        );
+        let started = store::find(&db, "usr_claims", "k").await.unwrap().unwrap();
+        assert_eq!(
+            (started.state.as_str(), started.updated_at_ms),
+            ("started", 1_000)
+        );
+        // A crashed holder: exactly one of two callers takes the claim over.
+        assert!(
+            store::take_over(&db, "usr_claims", "k", 1_000, 20_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store::take_over(&db, "usr_claims", "k", 1_000, 20_001)
+                .await
+                .unwrap()
+        );
+
+        assert_eq!(
+            store::insert_done(&db, &[answer(201, b"first", 20_100)])
+                .await
+                .unwrap(),
+            vec![true]
+        );
+        let second = store::insert_done(&db, &[answer(402, b"second", 20_200)])
+            .await
+            .unwrap();
+        // PostgreSQL tells the loser (who then replays); SQLite has one process per database.
+        if backend == crate::util::Backend::Postgres {
+            assert_eq!(second, vec![false]);
+        }
+        store::release(&db, "usr_claims", "k").await.unwrap();
+        let done = store::find(&db, "usr_claims", "k").await.unwrap().unwrap();
+        assert_eq!(done.state, "done");
+        assert_eq!(done.response_status, Some(201));
+        assert_eq!(done.response_body.as_deref(), Some(&b"first"[..]));
+        assert!(
+            !store::take_over(&db, "usr_claims", "k", done.updated_at_ms, 99_000)
+                .await
+                .unwrap()
+        );
+
+        // A released claim is gone, so a retry claims afresh.
+        assert!(
+            store::claim(&db, "usr_claims", "k2", &hash, 1_000)
+                .await
+                .unwrap()
+        );
+        store::release(&db, "usr_claims", "k2").await.unwrap();
+        assert!(
+            store::find(&db, "usr_claims", "k2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        db.close().await;
+    }
+}

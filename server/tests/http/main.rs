@@ -20,6 +20,7 @@ mod refunds;
 mod risk;
 mod topups;
 mod transfers;
+mod two_process;
 mod util;
 mod wallets;
 mod webhooks;

@@ -132,7 +132,19 @@ pub async fn try_send_via(
     key: Option<&str>,
     bytes: &[u8],
 ) -> Result<Sent, awc::error::SendRequestError> {
-    let path = "/v1/transfers";
+    try_signed_post(client, base, "/v1/transfers", who, key, bytes).await
+}
+
+/// A device-signed `POST` of the exact `bytes` to `path` under `key`, handing back a failure to
+/// send or to read the answer instead of panicking.
+pub async fn try_signed_post(
+    client: &awc::Client,
+    base: &str,
+    path: &str,
+    who: &Member,
+    key: Option<&str>,
+    bytes: &[u8],
+) -> Result<Sent, awc::error::SendRequestError> {
     let headers = sign(
         &who.phone.secret,
         &who.phone.device_id,
