@@ -15,7 +15,9 @@
 //! quarter of it (at least one) and is skipped with a printed reason when unreachable (required
 //! when `CI=true`).
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -32,10 +34,11 @@ use crate::transfers::{Member, fund, get_auth, member, new_key, send, start_with
 use crate::util::{Backend, Reply, TestDb, TestServer};
 
 /// Cases per run on SQLite when `PROPTEST_CASES` is not set.
-pub const CASES_DEFAULT: u32 = 16;
-/// Operations per case (inclusive range).
-pub const OPS_MIN: usize = 20;
-pub const OPS_MAX: usize = 40;
+pub const CASES_DEFAULT: u32 = 32;
+/// Operations per case (inclusive range, uniform: 24 on average). The range starts at 1 so that
+/// proptest can shrink a failing case down to the few operations that matter.
+pub const OPS_MIN: usize = 1;
+pub const OPS_MAX: usize = 48;
 /// Consumers in each case (plus one merchant owner, who never pays).
 const USERS: usize = 3;
 /// Largest amount an operation moves, in cents: small next to the funding, so that both
@@ -117,6 +120,10 @@ pub enum Op {
     Chargeback {
         topup: Index,
     },
+    /// Switches the sandbox's duplicate webhook delivery on or off: nothing may change.
+    Faults {
+        duplicate: bool,
+    },
     /// Downloads today's settlement report from the sandbox and runs `purse settle import`.
     Settle,
 }
@@ -135,7 +142,9 @@ fn amount() -> impl Strategy<Value = i64> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        5 => (0..USERS, 0..USERS, amount(), key_use()).prop_map(|(from, to, amount_minor, key)| {
+        // `to` is another user six times in seven, else the sender's own wallet (`same_wallet`).
+        5 => (0..USERS, 0..7usize, amount(), key_use()).prop_map(|(from, other, amount_minor, key)| {
+            let to = if other == 0 { from } else { (from + 1 + other % (USERS - 1)) % USERS };
             Op::Transfer { from, to, amount_minor, key }
         }),
         4 => (0..USERS, amount(), any::<bool>(), key_use()).prop_map(
@@ -164,6 +173,7 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         1 => any::<Index>().prop_map(|topup| Op::Chargeback { topup }),
         1 => Just(Op::Settle),
+        1 => any::<bool>().prop_map(|duplicate| Op::Faults { duplicate }),
     ]
 }
 
@@ -268,10 +278,40 @@ struct World {
     static_code: String,
     model: Model,
     dir: tempfile::TempDir,
+    tally: RefCell<Tally>,
+}
+
+/// Outcome counts per operation (`"transfer insufficient_funds"`), summed over all cases: shows
+/// that every branch of the model was exercised.
+type Tally = BTreeMap<String, u64>;
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Transfer { .. } => "transfer",
+        Op::Pay { .. } => "pay",
+        Op::PayCodeAgain { .. } => "pay_code_again",
+        Op::Charge { .. } => "charge",
+        Op::Refund { .. } => "refund",
+        Op::TopUp { .. } => "topup",
+        Op::Chargeback { .. } => "chargeback",
+        Op::Settle => "settle",
+        Op::Faults { .. } => "faults",
+    }
 }
 
 /// Checks that `reply` is the outcome the model expects: `Ok(status)` or `Err((status, code))`.
-fn expect(step: usize, op: &Op, reply: &Reply, want: Result<u16, (u16, &str)>) -> Outcome {
+fn expect(
+    tally: &RefCell<Tally>,
+    step: usize,
+    op: &Op,
+    reply: &Reply,
+    want: Result<u16, (u16, &str)>,
+) -> Outcome {
+    let label = match want {
+        Ok(status) => format!("{} {status}", op_name(op)),
+        Err((_, code)) => format!("{} {code}", op_name(op)),
+    };
+    *tally.borrow_mut().entry(label).or_default() += 1;
     let ok = match want {
         Ok(status) => reply.status == status,
         Err((status, code)) => reply.status == status && reply.json["code"] == code,
@@ -331,7 +371,12 @@ impl World {
             static_code,
             model,
             dir: tempfile::tempdir().expect("temporary directory"),
+            tally: RefCell::default(),
         }
+    }
+
+    fn count(&self, label: &str) {
+        *self.tally.borrow_mut().entry(label.to_owned()).or_default() += 1;
     }
 
     fn base(&self) -> &str {
@@ -382,6 +427,8 @@ impl World {
             .send_kind(kind, earlier.caller, &earlier.key.clone(), &body)
             .await;
         let earlier = &self.model.sent[at];
+        let label = format!("{} replay {}", op_name(op), earlier.status);
+        *self.tally.borrow_mut().entry(label).or_default() += 1;
         if same_body {
             prop_assert_eq!(
                 (reply.status, &reply.json),
@@ -391,7 +438,13 @@ impl World {
                 op
             );
         } else {
-            expect(step, op, &reply, Err((422, "idempotency_key_reused")))?;
+            expect(
+                &self.tally,
+                step,
+                op,
+                &reply,
+                Err((422, "idempotency_key_reused")),
+            )?;
         }
         Ok(true)
     }
@@ -424,12 +477,18 @@ impl World {
                 let key = new_key();
                 let reply = self.send_kind(Kind::Transfer, *from, &key, &body).await;
                 if from == to {
-                    return expect(step, op, &reply, Err((422, "same_wallet")));
+                    return expect(&self.tally, step, op, &reply, Err((422, "same_wallet")));
                 }
                 if self.model.balance(&from_wallet) < *amount_minor {
-                    expect(step, op, &reply, Err((402, "insufficient_funds")))?;
+                    expect(
+                        &self.tally,
+                        step,
+                        op,
+                        &reply,
+                        Err((402, "insufficient_funds")),
+                    )?;
                 } else {
-                    expect(step, op, &reply, Ok(201))?;
+                    expect(&self.tally, step, op, &reply, Ok(201))?;
                     self.model.debit(&from_wallet, *amount_minor);
                     self.model.credit(&to_wallet, *amount_minor);
                 }
@@ -484,7 +543,7 @@ impl World {
                     .send_kind(Kind::Payment, *payer, &new_key(), &body)
                     .await;
                 if self.model.codes[at].paid {
-                    return expect(step, op, &reply, Err((409, "qr_already_paid")));
+                    return expect(&self.tally, step, op, &reply, Err((409, "qr_already_paid")));
                 }
                 let amount_minor = self.model.codes[at].amount_minor;
                 self.paid(step, op, *payer, amount_minor, Some(at), &reply)
@@ -510,15 +569,33 @@ impl World {
                 let reply = self.send_kind(Kind::Charge, *payer, &key, &body).await;
                 let wallet = self.wallets[*payer].clone();
                 if cap_minor.is_some_and(|cap| cap < *amount_minor) {
-                    expect(step, op, &reply, Err((422, "paycode_over_limit")))?;
+                    expect(
+                        &self.tally,
+                        step,
+                        op,
+                        &reply,
+                        Err((422, "paycode_over_limit")),
+                    )?;
                 } else if replay {
-                    expect(step, op, &reply, Err((409, "paycode_replayed")))?;
+                    expect(
+                        &self.tally,
+                        step,
+                        op,
+                        &reply,
+                        Err((409, "paycode_replayed")),
+                    )?;
                 } else if self.model.balance(&wallet) < *amount_minor {
                     // Refused after the counter was claimed: the code is used up.
-                    expect(step, op, &reply, Err((402, "insufficient_funds")))?;
+                    expect(
+                        &self.tally,
+                        step,
+                        op,
+                        &reply,
+                        Err((402, "insufficient_funds")),
+                    )?;
                     self.model.counters[*payer] = counter;
                 } else {
-                    expect(step, op, &reply, Ok(201))?;
+                    expect(&self.tally, step, op, &reply, Ok(201))?;
                     self.model.counters[*payer] = counter;
                     self.moved_to_shop(*payer, *amount_minor, id_of(&reply));
                 }
@@ -559,9 +636,15 @@ impl World {
                 )
                 .await;
                 if want_minor == 0 || want_minor > rest {
-                    return expect(step, op, &reply, Err((422, "refund_exceeds_payment")));
+                    return expect(
+                        &self.tally,
+                        step,
+                        op,
+                        &reply,
+                        Err((422, "refund_exceeds_payment")),
+                    );
                 }
-                expect(step, op, &reply, Ok(201))?;
+                expect(&self.tally, step, op, &reply, Ok(201))?;
                 prop_assert_eq!(&reply.json["amount"], &json!(text(want_minor)));
                 let payer_wallet = self.wallets[payable.payer].clone();
                 self.model.payables[at].refunded_minor += want_minor;
@@ -586,7 +669,7 @@ impl World {
                     method,
                 )
                 .await;
-                expect(step, op, &created, Ok(201))?;
+                expect(&self.tally, step, op, &created, Ok(201))?;
                 let id = id_of(&created);
                 let url = created.json["next_action"]["url"]
                     .as_str()
@@ -596,6 +679,7 @@ impl World {
                 prop_assert_eq!(confirmed.status, 200, "{}", confirmed.text);
                 let state = if *approve {
                     wait_status(self.base(), &self.users[*who], &id, "succeeded").await;
+                    self.count("topup succeeded");
                     self.model.credit(&wallet, *amount_minor);
                     self.model
                         .system(SystemAccount::ProviderReceivable, -amount_minor);
@@ -603,6 +687,7 @@ impl World {
                 } else {
                     let failed = wait_status(self.base(), &self.users[*who], &id, "failed").await;
                     prop_assert_eq!(&failed["failure_code"], "payment_declined");
+                    self.count("topup failed");
                     TopUpState::Failed
                 };
                 self.model.topups.push(TopUp {
@@ -629,9 +714,9 @@ impl World {
                 .await;
                 let top = &self.model.topups[at];
                 if top.state != TopUpState::Succeeded {
-                    return expect(step, op, &reply, Err((409, "intent_state")));
+                    return expect(&self.tally, step, op, &reply, Err((409, "intent_state")));
                 }
-                expect(step, op, &reply, Ok(200))?;
+                expect(&self.tally, step, op, &reply, Ok(200))?;
                 let (who, amount_minor, id) = (top.who, top.amount_minor, top.id.clone());
                 wait_status(self.base(), &self.users[who], &id, "charged_back").await;
                 let wallet = self.wallets[who].clone();
@@ -645,6 +730,22 @@ impl World {
                 Ok(())
             }
             Op::Settle => self.settle(step, op).await,
+            Op::Faults { duplicate } => {
+                let reply = sandbox(
+                    self.base(),
+                    "POST",
+                    "/admin/faults",
+                    Some(json!({ "duplicate": duplicate })),
+                )
+                .await;
+                prop_assert_eq!(&reply.json["duplicate"], duplicate, "{}", reply.text);
+                *self
+                    .tally
+                    .borrow_mut()
+                    .entry(format!("faults duplicate={duplicate}"))
+                    .or_default() += 1;
+                Ok(())
+            }
         }
     }
 
@@ -660,9 +761,15 @@ impl World {
     ) -> Outcome {
         let wallet = self.wallets[payer].clone();
         if self.model.balance(&wallet) < amount_minor {
-            return expect(step, op, reply, Err((402, "insufficient_funds")));
+            return expect(
+                &self.tally,
+                step,
+                op,
+                reply,
+                Err((402, "insufficient_funds")),
+            );
         }
-        expect(step, op, reply, Ok(201))?;
+        expect(&self.tally, step, op, reply, Ok(201))?;
         if let Some(code) = code {
             self.model.codes[code].paid = true;
         }
@@ -719,11 +826,13 @@ impl World {
             let summary: Value = serde_json::from_str(&output.stdout).expect("summary JSON");
             prop_assert_eq!(&summary["already_imported"], true, "step {} {:?}", step, op);
             prop_assert_eq!(&summary["posted"], first);
+            self.count("settle already_imported");
             return Ok(());
         }
         if captured.is_empty() {
             // A report without lines has nothing to import.
             prop_assert_ne!(output.status, 0, "{}", output.stdout);
+            self.count("settle empty_report_refused");
             return Ok(());
         }
         prop_assert_eq!(output.status, 0, "{}{}", output.stdout, output.stderr);
@@ -761,6 +870,7 @@ impl World {
             .system(SystemAccount::Settlement, -captures + reversals + fees);
         self.model.system(SystemAccount::ProviderFees, -fees);
         self.model.settled = Some(summary["posted"].clone());
+        self.count("settle imported");
         Ok(())
     }
 
@@ -826,7 +936,7 @@ impl World {
 }
 
 /// Runs one case on a fresh server.
-async fn run_case(backend: Backend, funding: &[i64], ops: &[Op]) -> Outcome {
+async fn run_case(backend: Backend, funding: &[i64], ops: &[Op], tally: &Mutex<Tally>) -> Outcome {
     let mut world = World::start(backend, funding).await;
     world.check_balances(0, &Op::Settle).await?;
     for (step, op) in ops.iter().enumerate() {
@@ -834,7 +944,12 @@ async fn run_case(backend: Backend, funding: &[i64], ops: &[Op]) -> Outcome {
         world.step(step, op).await?;
         world.check_balances(step, op).await?;
     }
-    world.check_ledger().await
+    world.check_ledger().await?;
+    let mut total = tally.lock().expect("not poisoned");
+    for (label, count) in world.tally.take() {
+        *total.entry(label).or_default() += count;
+    }
+    Ok(())
 }
 
 fn cases() -> u32 {
@@ -849,19 +964,42 @@ fn run_model(backend: Backend, cases: u32) {
         cases,
         // Each shrink step runs a whole case on a new server.
         max_shrink_iters: 300,
+        max_shrink_time: 240_000,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
     let started = std::time::Instant::now();
+    let tally = Mutex::new(Tally::new());
     let mut runner = TestRunner::new(config);
     let result = runner.run(&case(), |(funding, ops)| {
-        actix_rt::System::new().block_on(run_case(backend, &funding, &ops))
+        actix_rt::System::new().block_on(run_case(backend, &funding, &ops, &tally))
     });
     match result {
-        Ok(()) => eprintln!(
-            "model {backend:?}: {cases} cases of {OPS_MIN}-{OPS_MAX} operations in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ),
+        Ok(()) => {
+            let tally = tally.into_inner().expect("not poisoned");
+            let steps: u64 = tally.values().sum();
+            eprintln!(
+                "model {backend:?}: {cases} cases of {OPS_MIN}-{OPS_MAX} operations ({steps} checked \
+                 outcomes) in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            for (label, count) in &tally {
+                eprintln!("  {label}: {count}");
+            }
+            // Every kind of operation ran, and succeeded at least once.
+            for label in [
+                "transfer 201",
+                "pay 201",
+                "charge 201",
+                "refund 201",
+                "topup 201",
+            ] {
+                assert!(
+                    cases < 8 || tally.contains_key(label),
+                    "{label} never happened in {cases} cases: {tally:?}"
+                );
+            }
+        }
         Err(TestError::Fail(reason, (funding, ops))) => {
             panic!("{backend:?}: {reason}\nminimal failing case: funding {funding:?}, ops {ops:#?}")
         }
