@@ -15,6 +15,7 @@ mod payments;
 mod pos;
 mod refunds;
 mod risk;
+mod security;
 mod topups;
 mod transfers;
 mod util;
