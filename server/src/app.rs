@@ -243,6 +243,16 @@ fn configure_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::topups::http::routes);
 }
 
+/// The `Content-Length` of a request, if it declares one (a malformed one is left to actix).
+fn declared_body_bytes(req: &actix_web::dev::ServiceRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// A running HTTP server.
 pub struct Server {
     addr: SocketAddr,
@@ -286,6 +296,7 @@ impl Server {
         let app_state = state.clone();
         let mut http = actix_web::HttpServer::new(move || {
             let metrics = app_state.metrics.clone();
+            let body_max_bytes = app_state.config.body_max_bytes;
             actix_web::App::new()
                 .configure(configure(app_state.clone()))
                 .default_service(web::to(error::not_found))
@@ -295,10 +306,20 @@ impl Server {
                     let route = req
                         .match_pattern()
                         .unwrap_or_else(|| "unmatched".to_owned());
-                    let call = srv.call(req);
+                    // A declared body over the limit is refused before routing, so routes that
+                    // read no body (or read it only after authentication) answer 413 as well.
+                    let call = if declared_body_bytes(&req).is_some_and(|n| n > body_max_bytes) {
+                        Err(req)
+                    } else {
+                        Ok(srv.call(req))
+                    };
                     let metrics = metrics.clone();
                     async move {
-                        let response = problem_body(call.await?.map_into_boxed_body());
+                        let response = match call {
+                            Ok(call) => call.await?.map_into_boxed_body(),
+                            Err(req) => req.error_response(error::body_too_large(body_max_bytes)),
+                        };
+                        let response = problem_body(response);
                         metrics.observe_request(
                             &method,
                             &route,

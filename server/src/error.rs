@@ -154,7 +154,8 @@ fn json_error(err: JsonPayloadError, body_max_bytes: usize) -> ApiError {
     }
 }
 
-fn body_too_large(body_max_bytes: usize) -> ApiError {
+/// 413 `body_too_large`: the one answer to a body over `body_max_bytes`, whoever notices it.
+pub fn body_too_large(body_max_bytes: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",

@@ -1,6 +1,7 @@
 //! The webhook signature (docs/formats.md, "Webhook signature"): `Purse-Signature:
 //! t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, one `v1` per active secret.
-//! Pure functions; it never reads a database or the clock.
+//! Pure functions; it never reads a database or the clock. The receiver's check, [`verify`], is the
+//! provider webhook verifier (`crate::providers::verify`): one parser for one header format.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -31,6 +32,21 @@ pub fn header(secrets: &[&str], t: i64, body: &[u8]) -> String {
         value.push_str(&v1(secret, t, body));
     }
     value
+}
+
+/// How far a receiver lets `t` be from its clock, either way (docs/formats.md: 5 minutes).
+pub const TOLERANCE_S: u64 = 300;
+
+/// What a merchant's receiver does with a delivery: accept it if `t` is within [`TOLERANCE_S`] of
+/// `now_s` and any `v1` matches one of `secrets` (constant-time comparison). The reference
+/// implementation of the receiver side that docs/formats.md describes.
+pub fn verify(
+    secrets: &[String],
+    header: Option<&str>,
+    body: &[u8],
+    now_s: i64,
+) -> Result<(), crate::providers::SignatureError> {
+    crate::providers::verify(secrets, header, body, now_s, TOLERANCE_S)
 }
 
 /// A new secret: `whsec_` and 32 random bytes as base64url without padding.
@@ -112,5 +128,39 @@ mod tests {
         assert_ne!(good, v1(&secret, 1_700_000_001, b"{}"));
         assert_ne!(good, v1(&secret, 1_700_000_000, b"{ }"));
         assert_ne!(good, v1(&new_secret(), 1_700_000_000, b"{}"));
+    }
+
+    #[test]
+    fn receivers_verify_every_secret_and_refuse_stale_or_tampered_deliveries() {
+        use crate::providers::SignatureError;
+        let (current, previous) = (new_secret(), new_secret());
+        let t = 1_700_000_000;
+        let body = br#"{"id":"evt_1"}"#;
+        let signed = header(&[&current, &previous], t, body);
+        for secret in [&current, &previous] {
+            let secrets = [secret.clone()];
+            assert_eq!(verify(&secrets, Some(&signed), body, t), Ok(()));
+            assert_eq!(verify(&secrets, Some(&signed), body, t + 300), Ok(()));
+            assert_eq!(
+                verify(&secrets, Some(&signed), body, t + 301),
+                Err(SignatureError::Stale)
+            );
+            assert_eq!(
+                verify(&secrets, Some(&signed), body, t - 301),
+                Err(SignatureError::Stale)
+            );
+            assert_eq!(
+                verify(&secrets, Some(&signed), b"{}", t),
+                Err(SignatureError::Invalid)
+            );
+        }
+        assert_eq!(
+            verify(&[new_secret()], Some(&signed), body, t),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            verify(&[current], None, body, t),
+            Err(SignatureError::Missing)
+        );
     }
 }

@@ -18,6 +18,7 @@ mod payments;
 mod pos;
 mod refunds;
 mod risk;
+mod security;
 mod topups;
 mod transfers;
 mod two_process;
