@@ -273,6 +273,18 @@ pub struct MerchantQr {
     pub expires_at_ms: Option<i64>,
 }
 
+/// One of a merchant's public signing keys, from its public directory.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MerchantKey {
+    /// 16 hex digits, as merchant codes name it.
+    pub key_id: String,
+    /// base64url without padding, for `verify_merchant_code`.
+    pub public_key: String,
+    /// `active` or `revoked` (a revoked key's codes are refused, whenever they were made).
+    pub status: String,
+    pub revoked_at_ms: Option<i64>,
+}
+
 /// The answer of the operator's funding call.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct FundResult {
@@ -605,6 +617,25 @@ impl PurseClient {
         guard(|| Ok(self.inner.create_merchant_key(&merchant_id)?.key_id))
     }
 
+    /// A merchant's public signing keys (no login needed, revoked keys included): fetch the key
+    /// a scanned code names (`read_merchant_code(payload).key_id`) and check the code with
+    /// `verify_merchant_code` before showing what it asks to pay.
+    pub fn merchant_keys(&self, merchant_id: String) -> Result<Vec<MerchantKey>, PurseError> {
+        guard(|| {
+            let directory = self.inner.merchant_keys(&merchant_id)?;
+            Ok(directory
+                .keys
+                .into_iter()
+                .map(|key| MerchantKey {
+                    key_id: key.key_id,
+                    public_key: key.public_key,
+                    status: key.status,
+                    revoked_at_ms: key.revoked_at_ms,
+                })
+                .collect())
+        })
+    }
+
     /// Merchant side: a signed QR code; with `amount` dynamic (payable once, expiring).
     pub fn create_merchant_qr(
         &self,
@@ -646,6 +677,29 @@ impl PurseClient {
             let page = self
                 .inner
                 .wait_for_events(after.as_deref(), limit, wait_s)?;
+            Ok(EventPage {
+                events: page.data.into_iter().map(Event::from).collect(),
+                has_more: page.has_more,
+            })
+        })
+    }
+
+    /// Merchant side: [`PurseClient::wait_for_events`] for a merchant this user owns, where a
+    /// `payment.succeeded` arrives for each of its QR codes paid.
+    pub fn wait_for_merchant_events(
+        &self,
+        merchant_id: String,
+        after: Option<String>,
+        limit: Option<u32>,
+        wait_s: u32,
+    ) -> Result<EventPage, PurseError> {
+        guard(|| {
+            let page = self.inner.wait_for_merchant_events(
+                &merchant_id,
+                after.as_deref(),
+                limit,
+                wait_s,
+            )?;
             Ok(EventPage {
                 events: page.data.into_iter().map(Event::from).collect(),
                 has_more: page.has_more,

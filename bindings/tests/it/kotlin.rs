@@ -66,13 +66,16 @@ fn compile() -> Result<Jvm, &'static str> {
     if !Path::new(JNA_JAR).is_file() {
         return Err("JNA is not installed (/usr/share/java/jna.jar, Debian libjna-java)");
     }
-    let sources = [
+    let mut sources = vec![
         bindings().join("kotlin/app/purse/sdk/purse.kt"),
         repo().join("bindings/tests/kotlin/BindingsTest.kt"),
         repo().join("bindings/tests/kotlin/ClientFlowTest.kt"),
+        repo().join("bindings/tests/kotlin/AndroidLogicTest.kt"),
         repo().join("mobile-examples/jvm/Demo.kt"),
+        repo().join("mobile-examples/jvm/OnlineDemo.kt"),
         repo().join("mobile-examples/jvm/PayCodeBench.kt"),
     ];
+    sources.extend(android_logic_sources());
     // The cache key: the compiler's version and every source.
     let mut hash = Sha256::new();
     hash.update(std::fs::read(kotlin_home().join("build.txt")).unwrap_or_default());
@@ -100,6 +103,22 @@ fn compile() -> Result<Jvm, &'static str> {
     }
     Ok(Jvm { classes })
 }
+
+/// The Android app's plain-Kotlin logic (`mobile-examples/android/.../logic/*.kt`), which must not
+/// import android.* so that it compiles and runs here; the activities over it cannot be built
+/// without the Android SDK.
+fn android_logic_sources() -> Vec<PathBuf> {
+    let dir = repo().join(ANDROID_LOGIC_DIR);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "kt"))
+        .collect();
+    files.sort();
+    files
+}
+
+const ANDROID_LOGIC_DIR: &str = "mobile-examples/android/app/src/main/java/app/purse/wallet/logic";
 
 #[test]
 fn kotlin_bindings_pass_every_check() {
@@ -213,6 +232,119 @@ fn kotlin_client_full_flow() {
     assert_eq!(payments.len(), 1, "{}", report.text);
     assert!(payments[0][0].starts_with("pay_"), "{}", report.text);
     assert_eq!(payments[0][3], "3.75");
+    server.verify_ledger();
+}
+
+/// The online JVM demo (mobile-examples/jvm/OnlineDemo.kt) against a real `purse serve`: consumer
+/// and merchant sign up, the consumer is funded, pays the merchant's dynamic QR code after
+/// verifying it with the key from the merchant's directory, the merchant sees `payment.succeeded`,
+/// the consumer sees the payment in history; the QR image it wrote is a real, signed Purse code.
+#[test]
+fn jvm_online_demo_pays_a_merchant_qr() {
+    let jvm = match jvm() {
+        Ok(jvm) => jvm,
+        Err(why) => return missing_prerequisite(why),
+    };
+    let server = PurseServer::start();
+    let state = scratch("jvm-online-demo");
+    let output = jvm.run(
+        "app.purse.demo.OnlineDemoKt",
+        &[
+            "--server",
+            &server.url,
+            "--operator-token",
+            &server.admin_token,
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert_success("the online JVM demo", &output);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let report = Report::parse(&output);
+    let payments = report.data("payment");
+    assert_eq!(payments.len(), 1, "{text}");
+    let [payment_id, transfer_id, merchant_wallet, amount] = payments[0] else {
+        panic!("malformed payment line {:?}", payments[0]);
+    };
+    assert!(payment_id.starts_with("pay_"), "{text}");
+    assert_eq!(amount, "4.20");
+    for expected in [
+        "operator: funded ".to_owned(),
+        "shows a dynamic QR for 4.20 USD".to_owned(),
+        "signature verified with key ".to_owned(),
+        "pay 4.20 USD".to_owned(),
+        "a forged copy is refused before paying: merchant_code_bad_signature".to_owned(),
+        format!("paid 4.20 USD to Corner Coffee: {payment_id} succeeded"),
+        format!("answers the same payment {payment_id}"),
+        "paying the code again is refused: qr_already_paid (409)".to_owned(),
+        "merchant: event payment.succeeded evt_".to_owned(),
+        format!("consumer: history {transfer_id} payment -4.20 USD"),
+        "+20.00 USD".to_owned(),
+        "consumer: balance 15.80 USD".to_owned(),
+        "consumer: restarted app resumed usr_".to_owned(),
+        "online demo finished".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "lacks {expected:?}:\n{text}");
+    }
+    assert!(
+        text.contains(&format!(" for {payment_id}: 4.20 USD")),
+        "{text}"
+    );
+    // Once read by the first client, once by the restarted one.
+    assert_eq!(text.matches("balance 15.80 USD").count(), 2, "{text}");
+    assert!(merchant_wallet.starts_with("wal_"), "{text}");
+    // The image the merchant showed is the payload the server signed, a Purse merchant code.
+    let payload = scan_png(&state.join("merchant-qr.png"));
+    assert!(text.contains(&format!("merchant: {payload}\n")), "{text}");
+    let code = merchant_code::decode(&payload).expect("a Purse merchant code");
+    assert!(code.merchant_id().starts_with("mer_"), "{payload}");
+    server.verify_ledger();
+}
+
+/// The Android app's logic on the JVM against a real `purse serve`: stores over a
+/// SharedPreferences stand-in, formatting, the pay code refresh schedule and the balance, scan to
+/// pay and history screens (bindings/tests/kotlin/AndroidLogicTest.kt).
+#[test]
+fn android_app_logic_on_the_jvm() {
+    // No android.* in the logic: that is what lets it run here (and in plain JVM unit tests).
+    let sources = android_logic_sources();
+    assert!(sources.len() >= 4, "{sources:?}");
+    for source in &sources {
+        let text = std::fs::read_to_string(source).unwrap();
+        assert!(
+            !text.contains("import android.") && !text.contains("import androidx."),
+            "{} imports Android classes; keep them in ui/",
+            source.display()
+        );
+    }
+    let jvm = match jvm() {
+        Ok(jvm) => jvm,
+        Err(why) => return missing_prerequisite(why),
+    };
+    let server = PurseServer::start();
+    let output = jvm.run(
+        "app.purse.wallet.logic.test.AndroidLogicTestKt",
+        &[&server.url, &server.admin_token],
+    );
+    let report = Report::parse(&output);
+    report.assert_all_passed(
+        &[
+            "android_money_format",
+            "android_counter_store_prefs",
+            "android_session_store",
+            "android_device_key",
+            "android_paycode_refresh",
+            "android_charge_events",
+            "android_balance_screen",
+            "android_scan_to_pay",
+            "android_history_screen",
+            "android_errors_as_text",
+        ],
+        &output,
+    );
+    let payments = report.data("payment");
+    assert_eq!(payments.len(), 1, "{}", report.text);
+    assert!(payments[0][0].starts_with("pay_"), "{}", report.text);
     server.verify_ledger();
 }
 

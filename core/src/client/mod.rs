@@ -41,7 +41,7 @@ use crate::api::ledger::{
 };
 use crate::api::merchants::{
     CreateMerchantKeyRequest, CreateMerchantRequest, CreateQrRequest, Merchant, MerchantKey,
-    MerchantQr,
+    MerchantKeyDirectory, MerchantQr,
 };
 use crate::api::payments::{CreatePaymentRequest, Payment};
 use crate::api::topups::{CreateTopUpRequest, TopUp};
@@ -418,6 +418,14 @@ impl PurseClient {
         )
     }
 
+    /// A merchant's public signing keys, revoked ones included (`GET /v1/merchants/{id}/keys`, no
+    /// login needed): what a consumer app verifies a scanned code with
+    /// (`merchant_code::verify`) before it shows "pay Corner Coffee 4.20".
+    pub fn merchant_keys(&self, merchant_id: &str) -> Result<MerchantKeyDirectory, ClientError> {
+        let path = format!("/v1/merchants/{}/keys", path_segment(merchant_id)?);
+        parse(&self.request("GET", &path, None, Auth::None)?)
+    }
+
     /// A signed QR code for the merchant: dynamic (payable once) with an amount, else static.
     pub fn create_merchant_qr(
         &self,
@@ -454,7 +462,31 @@ impl PurseClient {
         limit: Option<u32>,
         wait_s: u32,
     ) -> Result<Page<Event>, ClientError> {
+        self.events(None, after, limit, wait_s)
+    }
+
+    /// [`PurseClient::wait_for_events`] for a merchant the logged-in user owns
+    /// (`GET /v1/events?merchant=`): `payment.succeeded` for every QR code paid to it, and the
+    /// merchant's other events. Another user's merchant is `not_found`.
+    pub fn wait_for_merchant_events(
+        &self,
+        merchant_id: &str,
+        after: Option<&str>,
+        limit: Option<u32>,
+        wait_s: u32,
+    ) -> Result<Page<Event>, ClientError> {
+        self.events(Some(merchant_id), after, limit, wait_s)
+    }
+
+    fn events(
+        &self,
+        merchant_id: Option<&str>,
+        after: Option<&str>,
+        limit: Option<u32>,
+        wait_s: u32,
+    ) -> Result<Page<Event>, ClientError> {
         let mut query = Query::default();
+        query.push("merchant", merchant_id.map(str::to_owned));
         query.push("after", after.map(str::to_owned));
         query.push("limit", limit.map(|limit| limit.to_string()));
         query.push("wait", Some(wait_s.min(EVENTS_WAIT_S_MAX).to_string()));
