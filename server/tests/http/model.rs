@@ -187,11 +187,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A case: initial funding of each consumer, then the operations.
-pub fn case() -> impl Strategy<Value = (Vec<i64>, Vec<Op>)> {
+/// A case: initial funding of each consumer, the operations, and (with two server processes)
+/// which process each step goes to (`true`: the second; the balance checks after it read through
+/// the other one).
+pub fn case() -> impl Strategy<Value = (Vec<i64>, Vec<Op>, Vec<bool>)> {
     (
         proptest::collection::vec(0..=FUNDING_MINOR_MAX, USERS),
         proptest::collection::vec(op(), OPS_MIN..=OPS_MAX),
+        proptest::collection::vec(any::<bool>(), OPS_MAX + 1),
     )
 }
 
@@ -281,6 +284,11 @@ impl Model {
 
 /// One running case: the server, the people and the model.
 struct World {
+    /// A second `purse serve` on the same database (declared first: dropped before `server`,
+    /// which owns the database).
+    second: Option<TestServer>,
+    /// Whether requests go to `second` right now.
+    on_second: std::cell::Cell<bool>,
     server: TestServer,
     users: Vec<Member>,
     wallets: Vec<String>,
@@ -340,7 +348,7 @@ fn id_of(reply: &Reply) -> String {
 }
 
 impl World {
-    async fn start(backend: Backend, funding: &[i64]) -> World {
+    async fn start(backend: Backend, processes: usize, funding: &[i64]) -> World {
         let server = start_with(backend, "model", |config| {
             // The risk rules are not what this test models; the velocity rule would refuse a
             // busy case's payments.
@@ -348,6 +356,7 @@ impl World {
             config.settlement.pull_interval_s = 0;
         })
         .expect("backend checked before the run");
+        let second = (processes == 2).then(|| server.second("model second process"));
         let base = server.base.clone();
         let mut users = Vec::new();
         let mut wallets = Vec::new();
@@ -374,6 +383,8 @@ impl World {
         assert_eq!(code.status, 201, "{}", code.text);
         let static_code = code.json["payload"].as_str().expect("payload").to_owned();
         World {
+            second,
+            on_second: std::cell::Cell::new(false),
             server,
             users,
             wallets,
@@ -390,7 +401,10 @@ impl World {
     }
 
     fn base(&self) -> &str {
-        &self.server.base
+        match &self.second {
+            Some(second) if self.on_second.get() => &second.base,
+            _ => &self.server.base,
+        }
     }
 
     /// The earlier request of `kind` that `index` picks (None when there is none yet).
@@ -950,13 +964,32 @@ impl World {
     }
 }
 
-/// Runs one case on a fresh server.
-async fn run_case(backend: Backend, funding: &[i64], ops: &[Op], tally: &Mutex<Tally>) -> Outcome {
-    let mut world = World::start(backend, funding).await;
+/// Where a case runs: the backend, and one or two server processes on its database.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    pub backend: Backend,
+    pub processes: usize,
+}
+
+/// Runs one case on a fresh server (or two).
+async fn run_case(
+    setup: Setup,
+    funding: &[i64],
+    ops: &[Op],
+    routing: &[bool],
+    tally: &Mutex<Tally>,
+) -> Outcome {
+    let mut world = World::start(setup.backend, setup.processes, funding).await;
     world.check_balances(0, &Op::Settle).await?;
     for (step, op) in ops.iter().enumerate() {
+        let on_second = routing.get(step).copied().unwrap_or(false);
         let step = step + 1;
+        world.on_second.set(on_second);
+        if on_second && world.second.is_some() {
+            world.count("(steps sent to the second process)");
+        }
         world.step(step, op).await?;
+        world.on_second.set(!on_second);
         world.check_balances(step, op).await?;
     }
     world.check_ledger().await?;
@@ -974,7 +1007,7 @@ fn cases() -> u32 {
         .unwrap_or(CASES_DEFAULT)
 }
 
-fn run_model(backend: Backend, cases: u32) {
+fn run_model(setup: Setup, cases: u32) {
     let config = ProptestConfig {
         cases,
         // Each shrink step runs a whole case on a new server.
@@ -986,15 +1019,19 @@ fn run_model(backend: Backend, cases: u32) {
     let started = std::time::Instant::now();
     let tally = Mutex::new(Tally::new());
     let mut runner = TestRunner::new(config);
-    let result = runner.run(&case(), |(funding, ops)| {
-        actix_rt::System::new().block_on(run_case(backend, &funding, &ops, &tally))
+    let result = runner.run(&case(), |(funding, ops, routing)| {
+        actix_rt::System::new().block_on(run_case(setup, &funding, &ops, &routing, &tally))
     });
     match result {
         Ok(()) => {
             let tally = tally.into_inner().expect("not poisoned");
-            let steps: u64 = tally.values().sum();
+            let steps: u64 = tally
+                .iter()
+                .filter(|(label, _)| !label.starts_with('('))
+                .map(|(_, count)| count)
+                .sum();
             eprintln!(
-                "model {backend:?}: {cases} cases of {OPS_MIN}-{OPS_MAX} operations ({steps} checked \
+                "model {setup:?}: {cases} cases of {OPS_MIN}-{OPS_MAX} operations ({steps} checked \
                  outcomes) in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
@@ -1015,16 +1052,24 @@ fn run_model(backend: Backend, cases: u32) {
                 );
             }
         }
-        Err(TestError::Fail(reason, (funding, ops))) => {
-            panic!("{backend:?}: {reason}\nminimal failing case: funding {funding:?}, ops {ops:#?}")
+        Err(TestError::Fail(reason, (funding, ops, routing))) => {
+            let routing = &routing[..ops.len().min(routing.len())];
+            panic!(
+                "{setup:?}: {reason}\nminimal failing case: funding {funding:?}, routing \
+                 {routing:?}, ops {ops:#?}"
+            )
         }
-        Err(err) => panic!("{backend:?}: {err}"),
+        Err(err) => panic!("{setup:?}: {err}"),
     }
 }
 
 #[test]
 fn model_sqlite() {
-    run_model(Backend::Sqlite, cases());
+    let setup = Setup {
+        backend: Backend::Sqlite,
+        processes: 1,
+    };
+    run_model(setup, cases());
 }
 
 #[test]
@@ -1033,7 +1078,26 @@ fn model_postgres() {
     if TestDb::new(Backend::Postgres, "model_postgres").is_none() {
         return;
     }
-    run_model(Backend::Postgres, cases().div_ceil(4).max(1));
+    let setup = Setup {
+        backend: Backend::Postgres,
+        processes: 1,
+    };
+    run_model(setup, cases().div_ceil(4).max(1));
+}
+
+/// Two `purse serve` processes on one PostgreSQL database: each step goes to one of them at
+/// random and the balances after it are read through the other, so cached balances, idempotency
+/// records, pay code counters and sandbox state must all agree across processes.
+#[test]
+fn model_postgres_two_processes() {
+    if TestDb::new(Backend::Postgres, "model_postgres_two_processes").is_none() {
+        return;
+    }
+    let setup = Setup {
+        backend: Backend::Postgres,
+        processes: 2,
+    };
+    run_model(setup, cases().div_ceil(4).max(1));
 }
 
 /// A pinned sequence (the one proptest shrank to when refunds "of the rest" were deliberately
@@ -1065,7 +1129,16 @@ fn model_full_refund_after_a_partial_one_refunds_the_rest() {
     ];
     let tally = Mutex::new(Tally::new());
     actix_rt::System::new()
-        .block_on(run_case(Backend::Sqlite, &[0, 0, 2432], &ops, &tally))
+        .block_on(run_case(
+            Setup {
+                backend: Backend::Sqlite,
+                processes: 1,
+            },
+            &[0, 0, 2432],
+            &ops,
+            &[],
+            &tally,
+        ))
         .unwrap_or_else(|err| panic!("{err}"));
     let tally = tally.into_inner().expect("not poisoned");
     let want: Tally = [
