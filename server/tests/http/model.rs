@@ -11,9 +11,11 @@
 //! the model's and all accounts must add up to zero. A failing sequence is shrunk by proptest and
 //! printed as the `Vec<Op>` to paste into a regression test.
 //!
-//! `PROPTEST_CASES` sets the SQLite case count (default [`CASES_DEFAULT`]); PostgreSQL runs a
-//! quarter of it (at least one) and is skipped with a printed reason when unreachable (required
-//! when `CI=true`).
+//! Variants: SQLite, PostgreSQL, and two server processes on one PostgreSQL database (each step
+//! sent to one at random, the balances read through the other). `PROPTEST_CASES` sets the SQLite
+//! case count (default [`CASES_DEFAULT`]); each PostgreSQL variant runs a quarter of it (at least
+//! one) and is skipped with a printed reason when PostgreSQL is unreachable (required when
+//! `CI=true`). `--nocapture` prints the count of every outcome seen.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
