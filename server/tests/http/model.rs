@@ -11,16 +11,17 @@
 //! the model's and all accounts must add up to zero. A failing sequence is shrunk by proptest and
 //! printed as the `Vec<Op>` to paste into a regression test.
 //!
-//! `PROPTEST_CASES` sets the SQLite case count (default [`CASES_DEFAULT`]); PostgreSQL runs a
-//! quarter of it (at least one) and is skipped with a printed reason when unreachable (required
-//! when `CI=true`).
+//! Variants: SQLite, PostgreSQL, and two server processes on one PostgreSQL database (each step
+//! sent to one at random, the balances read through the other). `PROPTEST_CASES` sets the SQLite
+//! case count (default [`CASES_DEFAULT`]); each PostgreSQL variant runs a quarter of it (at least
+//! one) and is skipped with a printed reason when PostgreSQL is unreachable (required when
+//! `CI=true`). `--nocapture` prints the count of every outcome seen.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use proptest::prelude::*;
-use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestError, TestRunner};
 use purse_core::money::{Currency, format_minor};
 use purse_server::ledger::SystemAccount;
@@ -63,6 +64,17 @@ fn minor_of(text: &str) -> i64 {
     units.parse::<i64>().expect("units") * 100 + cents.parse::<i64>().expect("cents")
 }
 
+/// Picks one of what exists when a step runs (`n % len`); shrinks towards the first.
+#[derive(Clone, Copy, Debug)]
+pub struct Pick(pub u16);
+
+impl Pick {
+    fn of(self, len: usize) -> usize {
+        assert!(len > 0, "nothing to pick from");
+        usize::from(self.0) % len
+    }
+}
+
 /// How an operation uses its `Idempotency-Key`.
 #[derive(Clone, Debug)]
 pub enum KeyUse {
@@ -70,9 +82,9 @@ pub enum KeyUse {
     Fresh,
     /// The key and exact body of an earlier request of the same kind, sent again by the same
     /// caller: the first answer must come back and no money may move.
-    Replay(Index),
+    Replay(Pick),
     /// The key of an earlier request with another body: `422 idempotency_key_reused`.
-    ReuseOtherBody(Index),
+    ReuseOtherBody(Pick),
 }
 
 /// One step of a case. Indices pick among what exists when the step runs (users, payments,
@@ -95,7 +107,7 @@ pub enum Op {
     /// Pays an earlier dynamic code again with a fresh key (`qr_already_paid` once it is paid).
     PayCodeAgain {
         payer: usize,
-        code: Index,
+        code: Pick,
     },
     /// Charges a pay code with the next counter, or the last accepted one (`replay_counter`).
     Charge {
@@ -107,7 +119,7 @@ pub enum Op {
     },
     /// Refunds the rest (`amount_minor` None) or part of a payment or charge.
     Refund {
-        target: Index,
+        target: Pick,
         amount_minor: Option<i64>,
         by_pos: bool,
     },
@@ -118,7 +130,7 @@ pub enum Op {
         approve: bool,
     },
     Chargeback {
-        topup: Index,
+        topup: Pick,
     },
     /// Switches the sandbox's duplicate webhook delivery on or off: nothing may change.
     Faults {
@@ -131,8 +143,8 @@ pub enum Op {
 fn key_use() -> impl Strategy<Value = KeyUse> {
     prop_oneof![
         6 => Just(KeyUse::Fresh),
-        2 => any::<Index>().prop_map(KeyUse::Replay),
-        1 => any::<Index>().prop_map(KeyUse::ReuseOtherBody),
+        2 => any::<u16>().prop_map(Pick).prop_map(KeyUse::Replay),
+        1 => any::<u16>().prop_map(Pick).prop_map(KeyUse::ReuseOtherBody),
     ]
 }
 
@@ -150,7 +162,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..USERS, amount(), any::<bool>(), key_use()).prop_map(
             |(payer, amount_minor, dynamic, key)| Op::Pay { payer, amount_minor, dynamic, key }
         ),
-        1 => (0..USERS, any::<Index>()).prop_map(|(payer, code)| Op::PayCodeAgain { payer, code }),
+        1 => (0..USERS, any::<u16>().prop_map(Pick)).prop_map(|(payer, code)| Op::PayCodeAgain { payer, code }),
         3 => (0..USERS, amount(), proptest::option::weighted(0.3, amount()), any::<bool>(),
               key_use())
             .prop_map(|(payer, amount_minor, cap_minor, replay, key)| Op::Charge {
@@ -161,7 +173,7 @@ fn op() -> impl Strategy<Value = Op> {
                 replay_counter: replay && amount_minor % 3 == 0,
                 key,
             }),
-        3 => (any::<Index>(), proptest::option::of(amount()), any::<bool>()).prop_map(
+        3 => (any::<u16>().prop_map(Pick), proptest::option::of(amount()), any::<bool>()).prop_map(
             |(target, amount_minor, by_pos)| Op::Refund { target, amount_minor, by_pos }
         ),
         2 => (0..USERS, 100..=AMOUNT_MINOR_MAX, any::<bool>(), proptest::bool::weighted(0.8))
@@ -171,17 +183,20 @@ fn op() -> impl Strategy<Value = Op> {
                 card,
                 approve,
             }),
-        1 => any::<Index>().prop_map(|topup| Op::Chargeback { topup }),
+        1 => any::<u16>().prop_map(Pick).prop_map(|topup| Op::Chargeback { topup }),
         1 => Just(Op::Settle),
         1 => any::<bool>().prop_map(|duplicate| Op::Faults { duplicate }),
     ]
 }
 
-/// A case: initial funding of each consumer, then the operations.
-pub fn case() -> impl Strategy<Value = (Vec<i64>, Vec<Op>)> {
+/// A case: initial funding of each consumer, the operations, and (with two server processes)
+/// which process each step goes to (`true`: the second; the balance checks after it read through
+/// the other one).
+pub fn case() -> impl Strategy<Value = (Vec<i64>, Vec<Op>, Vec<bool>)> {
     (
         proptest::collection::vec(0..=FUNDING_MINOR_MAX, USERS),
         proptest::collection::vec(op(), OPS_MIN..=OPS_MAX),
+        proptest::collection::vec(any::<bool>(), OPS_MAX + 1),
     )
 }
 
@@ -271,6 +286,11 @@ impl Model {
 
 /// One running case: the server, the people and the model.
 struct World {
+    /// A second `purse serve` on the same database (declared first: dropped before `server`,
+    /// which owns the database).
+    second: Option<TestServer>,
+    /// Whether requests go to `second` right now.
+    on_second: std::cell::Cell<bool>,
     server: TestServer,
     users: Vec<Member>,
     wallets: Vec<String>,
@@ -330,7 +350,7 @@ fn id_of(reply: &Reply) -> String {
 }
 
 impl World {
-    async fn start(backend: Backend, funding: &[i64]) -> World {
+    async fn start(backend: Backend, processes: usize, funding: &[i64]) -> World {
         let server = start_with(backend, "model", |config| {
             // The risk rules are not what this test models; the velocity rule would refuse a
             // busy case's payments.
@@ -338,6 +358,7 @@ impl World {
             config.settlement.pull_interval_s = 0;
         })
         .expect("backend checked before the run");
+        let second = (processes == 2).then(|| server.second("model second process"));
         let base = server.base.clone();
         let mut users = Vec::new();
         let mut wallets = Vec::new();
@@ -364,6 +385,8 @@ impl World {
         assert_eq!(code.status, 201, "{}", code.text);
         let static_code = code.json["payload"].as_str().expect("payload").to_owned();
         World {
+            second,
+            on_second: std::cell::Cell::new(false),
             server,
             users,
             wallets,
@@ -380,15 +403,18 @@ impl World {
     }
 
     fn base(&self) -> &str {
-        &self.server.base
+        match &self.second {
+            Some(second) if self.on_second.get() => &second.base,
+            _ => &self.server.base,
+        }
     }
 
     /// The earlier request of `kind` that `index` picks (None when there is none yet).
-    fn pick_sent(&self, kind: Kind, index: &Index) -> Option<usize> {
+    fn pick_sent(&self, kind: Kind, index: &Pick) -> Option<usize> {
         let of_kind: Vec<usize> = (0..self.model.sent.len())
             .filter(|&i| self.model.sent[i].kind == kind)
             .collect();
-        (!of_kind.is_empty()).then(|| of_kind[index.index(of_kind.len())])
+        (!of_kind.is_empty()).then(|| of_kind[index.of(of_kind.len())])
     }
 
     async fn send_kind(&self, kind: Kind, caller: usize, key: &str, body: &Value) -> Reply {
@@ -536,7 +562,7 @@ impl World {
                 if self.model.codes.is_empty() {
                     return Ok(());
                 }
-                let at = code.index(self.model.codes.len());
+                let at = code.of(self.model.codes.len());
                 let wallet = self.wallets[*payer].clone();
                 let body = json!({"payload": self.model.codes[at].payload, "wallet": wallet});
                 let reply = self
@@ -613,7 +639,7 @@ impl World {
                 if self.model.payables.is_empty() {
                     return Ok(());
                 }
-                let at = target.index(self.model.payables.len());
+                let at = target.of(self.model.payables.len());
                 let payable = &self.model.payables[at];
                 let mut body = json!({"payment": payable.id});
                 if let Some(amount_minor) = amount_minor {
@@ -704,7 +730,7 @@ impl World {
                 if self.model.topups.is_empty() {
                     return Ok(());
                 }
-                let at = topup.index(self.model.topups.len());
+                let at = topup.of(self.model.topups.len());
                 let reply = sandbox(
                     self.base(),
                     "POST",
@@ -832,6 +858,11 @@ impl World {
         if captured.is_empty() {
             // A report without lines has nothing to import.
             prop_assert_ne!(output.status, 0, "{}", output.stdout);
+            prop_assert!(
+                output.stderr.contains("the report has no lines"),
+                "{}",
+                output.stderr
+            );
             self.count("settle empty_report_refused");
             return Ok(());
         }
@@ -935,13 +966,32 @@ impl World {
     }
 }
 
-/// Runs one case on a fresh server.
-async fn run_case(backend: Backend, funding: &[i64], ops: &[Op], tally: &Mutex<Tally>) -> Outcome {
-    let mut world = World::start(backend, funding).await;
+/// Where a case runs: the backend, and one or two server processes on its database.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    pub backend: Backend,
+    pub processes: usize,
+}
+
+/// Runs one case on a fresh server (or two).
+async fn run_case(
+    setup: Setup,
+    funding: &[i64],
+    ops: &[Op],
+    routing: &[bool],
+    tally: &Mutex<Tally>,
+) -> Outcome {
+    let mut world = World::start(setup.backend, setup.processes, funding).await;
     world.check_balances(0, &Op::Settle).await?;
     for (step, op) in ops.iter().enumerate() {
+        let on_second = routing.get(step).copied().unwrap_or(false);
         let step = step + 1;
+        world.on_second.set(on_second);
+        if on_second && world.second.is_some() {
+            world.count("(steps sent to the second process)");
+        }
         world.step(step, op).await?;
+        world.on_second.set(!on_second);
         world.check_balances(step, op).await?;
     }
     world.check_ledger().await?;
@@ -959,7 +1009,7 @@ fn cases() -> u32 {
         .unwrap_or(CASES_DEFAULT)
 }
 
-fn run_model(backend: Backend, cases: u32) {
+fn run_model(setup: Setup, cases: u32) {
     let config = ProptestConfig {
         cases,
         // Each shrink step runs a whole case on a new server.
@@ -971,15 +1021,19 @@ fn run_model(backend: Backend, cases: u32) {
     let started = std::time::Instant::now();
     let tally = Mutex::new(Tally::new());
     let mut runner = TestRunner::new(config);
-    let result = runner.run(&case(), |(funding, ops)| {
-        actix_rt::System::new().block_on(run_case(backend, &funding, &ops, &tally))
+    let result = runner.run(&case(), |(funding, ops, routing)| {
+        actix_rt::System::new().block_on(run_case(setup, &funding, &ops, &routing, &tally))
     });
     match result {
         Ok(()) => {
             let tally = tally.into_inner().expect("not poisoned");
-            let steps: u64 = tally.values().sum();
+            let steps: u64 = tally
+                .iter()
+                .filter(|(label, _)| !label.starts_with('('))
+                .map(|(_, count)| count)
+                .sum();
             eprintln!(
-                "model {backend:?}: {cases} cases of {OPS_MIN}-{OPS_MAX} operations ({steps} checked \
+                "model {setup:?}: {cases} cases of {OPS_MIN}-{OPS_MAX} operations ({steps} checked \
                  outcomes) in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
@@ -1000,16 +1054,24 @@ fn run_model(backend: Backend, cases: u32) {
                 );
             }
         }
-        Err(TestError::Fail(reason, (funding, ops))) => {
-            panic!("{backend:?}: {reason}\nminimal failing case: funding {funding:?}, ops {ops:#?}")
+        Err(TestError::Fail(reason, (funding, ops, routing))) => {
+            let routing = &routing[..ops.len().min(routing.len())];
+            panic!(
+                "{setup:?}: {reason}\nminimal failing case: funding {funding:?}, routing \
+                 {routing:?}, ops {ops:#?}"
+            )
         }
-        Err(err) => panic!("{backend:?}: {err}"),
+        Err(err) => panic!("{setup:?}: {err}"),
     }
 }
 
 #[test]
 fn model_sqlite() {
-    run_model(Backend::Sqlite, cases());
+    let setup = Setup {
+        backend: Backend::Sqlite,
+        processes: 1,
+    };
+    run_model(setup, cases());
 }
 
 #[test]
@@ -1018,5 +1080,76 @@ fn model_postgres() {
     if TestDb::new(Backend::Postgres, "model_postgres").is_none() {
         return;
     }
-    run_model(Backend::Postgres, cases().div_ceil(4).max(1));
+    let setup = Setup {
+        backend: Backend::Postgres,
+        processes: 1,
+    };
+    run_model(setup, cases().div_ceil(4).max(1));
+}
+
+/// Two `purse serve` processes on one PostgreSQL database: each step goes to one of them at
+/// random and the balances after it are read through the other, so cached balances, idempotency
+/// records, pay code counters and sandbox state must all agree across processes.
+#[test]
+fn model_postgres_two_processes() {
+    if TestDb::new(Backend::Postgres, "model_postgres_two_processes").is_none() {
+        return;
+    }
+    let setup = Setup {
+        backend: Backend::Postgres,
+        processes: 2,
+    };
+    run_model(setup, cases().div_ceil(4).max(1));
+}
+
+/// A pinned sequence (the one proptest shrank to when refunds "of the rest" were deliberately
+/// broken to ignore earlier partial refunds): a dynamic code refused for lack of funds stays
+/// payable, another user pays it, it is refunded in part, then the rest without an amount.
+#[test]
+fn model_full_refund_after_a_partial_one_refunds_the_rest() {
+    let ops = [
+        Op::Pay {
+            payer: 0,
+            amount_minor: 572,
+            dynamic: true,
+            key: KeyUse::Fresh,
+        },
+        Op::PayCodeAgain {
+            payer: 2,
+            code: Pick(0),
+        },
+        Op::Refund {
+            target: Pick(0),
+            amount_minor: Some(571),
+            by_pos: true,
+        },
+        Op::Refund {
+            target: Pick(0),
+            amount_minor: None,
+            by_pos: false,
+        },
+    ];
+    let tally = Mutex::new(Tally::new());
+    actix_rt::System::new()
+        .block_on(run_case(
+            Setup {
+                backend: Backend::Sqlite,
+                processes: 1,
+            },
+            &[0, 0, 2432],
+            &ops,
+            &[],
+            &tally,
+        ))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let tally = tally.into_inner().expect("not poisoned");
+    let want: Tally = [
+        ("pay insufficient_funds", 1),
+        ("pay_code_again 201", 1),
+        ("refund 201", 2),
+    ]
+    .into_iter()
+    .map(|(label, count)| (label.to_owned(), count))
+    .collect();
+    assert_eq!(tally, want);
 }
