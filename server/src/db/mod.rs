@@ -270,6 +270,28 @@ impl Db {
         }
     }
 
+    /// A pool to the same database for small writes that must not wait for the WAL flush and
+    /// whose loss in a *database* crash is harmless: on PostgreSQL its sessions run with
+    /// `synchronous_commit = off` (used for idempotency claims, see [`crate::idempotency`]: a claim
+    /// lost with the database only lets a retry execute, and any durable commit after it flushes it
+    /// too, since the WAL is written in order). On SQLite (one process, claims never written) it is
+    /// this pool. Connects lazily; call it inside a Tokio runtime.
+    pub fn async_commit(&self, max_connections: u32) -> Db {
+        match self {
+            Db::Sqlite(_) => self.clone(),
+            Db::Postgres(pool) => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with(
+                        (*pool.connect_options())
+                            .clone()
+                            .options([("synchronous_commit", "off")]),
+                    ),
+            ),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,

@@ -10,12 +10,15 @@
 //! 1. **Claim** the key in this process (an in-memory map): a second request with the key while
 //!    the first runs is a 409. The claim is released when the first request has answered and its
 //!    record is written, or when it is dropped (client gone, panic).
-//! 2. **Look up** the record: a recorded answer is replayed (with `Idempotent-Replayed: true`) if
-//!    the request's [`Fingerprint`] matches, else 422.
-//! 3. On PostgreSQL, **claim the key in the database** too: a `started` record, inserted only if
-//!    the key has no record (the primary key decides between processes). A key another process
-//!    holds is a 409; one it answered meanwhile replays.
-//! 4. **Execute**, then **record** the answer over the claim (group commit: many records per
+//! 2. **Look up** the record (SQLite), or on PostgreSQL **claim the key in the database** first: a
+//!    `started` record, inserted only if the key has no record (the primary key decides between
+//!    processes), looked up only when the insert found one. A recorded answer is replayed (with
+//!    `Idempotent-Replayed: true`) if the request's [`Fingerprint`] matches, else 422; a key
+//!    another process holds is a 409. Claims are written with `synchronous_commit = off`
+//!    ([`Db::async_commit`]): a claim lost with the database only lets a retry execute (the
+//!    ledger's reference still stops a second movement), and the money's own durable commit
+//!    flushes the claim before it.
+//! 3. **Execute**, then **record** the answer over the claim (group commit: many records per
 //!    transaction, so a keyed request costs a share of one commit) and answer.
 //!
 //! Answers that say nothing about the request itself are not recorded, so the same key may be
@@ -67,6 +70,8 @@ pub const KEY_CHARS_MAX: usize = 128;
 /// the process that made it: another process takes it over only after this, so a request whose
 /// process crashed can be retried without waiting for pruning. Far above any request's run time.
 pub const CLAIM_LEASE_MS: i64 = 10_000;
+/// Connections of the pool claims are written through ([`Db::async_commit`]).
+const CLAIM_POOL_MAX: u32 = 8;
 /// Records per database transaction of the record writer.
 pub const RECORD_BATCH_MAX: usize = 1000;
 /// Answers waiting to be recorded; beyond it a request is refused (503) before it executes.
@@ -263,6 +268,8 @@ struct Pending {
 #[derive(Clone)]
 pub struct Idempotency {
     db: Db,
+    /// Where PostgreSQL claims are written and released: [`Db::async_commit`].
+    claim_db: Db,
     claims: Arc<ClaimMap>,
     writer: mpsc::Sender<Pending>,
 }
@@ -280,6 +287,7 @@ impl Idempotency {
         tokio::spawn(write_records(record_writer, rx));
         tokio::spawn(prune_records(db.clone()));
         Idempotency {
+            claim_db: db.async_commit(CLAIM_POOL_MAX),
             db,
             claims: Arc::new(Mutex::new(HashMap::new())),
             writer,
@@ -381,29 +389,40 @@ impl Idempotency {
         key: &IdempotencyKey,
         fingerprint: Fingerprint,
     ) -> Result<SharedClaim, IdempotencyError> {
-        let record = store::find(&self.db, owner_id, key.as_str()).await?;
         if matches!(self.db, Db::Sqlite(_)) {
-            return Ok(match record {
+            return Ok(match store::find(&self.db, owner_id, key.as_str()).await? {
                 Some(record) => SharedClaim::Answer(replay(record, fingerprint)),
                 None => SharedClaim::NotNeeded,
             });
         }
+        // Claim first: a fresh key (the common case) costs one statement, not a read and a write.
         let now = now_ms();
-        let held = match record {
-            None => store::claim(&self.db, owner_id, key.as_str(), &fingerprint.0, now).await?,
-            Some(record)
-                if record.state == "started"
-                    && record.request_hash == fingerprint.0
-                    && now - record.updated_at_ms >= CLAIM_LEASE_MS =>
-            {
-                store::take_over(&self.db, owner_id, key.as_str(), record.updated_at_ms, now)
-                    .await?
+        let mut held =
+            store::claim(&self.claim_db, owner_id, key.as_str(), &fingerprint.0, now).await?;
+        if !held {
+            match store::find(&self.db, owner_id, key.as_str()).await? {
+                Some(record)
+                    if record.state == "started"
+                        && record.request_hash == fingerprint.0
+                        && now - record.updated_at_ms >= CLAIM_LEASE_MS =>
+                {
+                    held = store::take_over(
+                        &self.claim_db,
+                        owner_id,
+                        key.as_str(),
+                        record.updated_at_ms,
+                        now,
+                    )
+                    .await?;
+                }
+                Some(record) => return Ok(SharedClaim::Answer(replay(record, fingerprint))),
+                // Released between our write and our read: retrying is the client's call.
+                None => return Ok(SharedClaim::Answer(Err(IdempotencyError::InUse.into()))),
             }
-            Some(record) => return Ok(SharedClaim::Answer(replay(record, fingerprint))),
-        };
+        }
         if held {
             return Ok(SharedClaim::Held(ClaimGuard {
-                db: Some(self.db.clone()),
+                db: Some(self.claim_db.clone()),
                 owner_id: owner_id.to_owned(),
                 key: key.as_str().to_owned(),
             }));
