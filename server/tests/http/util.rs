@@ -26,6 +26,9 @@ pub enum Backend {
 
 pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
+/// How long [`TestServer::stop`] waits for the server thread to end.
+const SERVER_STOP_WAIT: Duration = Duration::from_secs(60);
+
 /// A server running for one test; stopped (and its PostgreSQL database dropped) on drop.
 pub struct TestServer {
     pub base: String,
@@ -262,7 +265,23 @@ impl TestServer {
         // joining the server thread waits for instead.
         drop(self.handle.stop(true));
         if let Some(thread) = self.thread.take() {
-            thread.join().expect("server thread ended cleanly");
+            // Bounded: once in a CI run (2026-12-02, `model::model_sqlite`) a graceful stop never
+            // returned (the server future stayed pending after every check had passed; cause not
+            // found yet, see docs/reliability.md). A stuck teardown must not hang the suite for
+            // good: it is reported loudly and the thread is left behind.
+            let deadline = std::time::Instant::now() + SERVER_STOP_WAIT;
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if thread.is_finished() {
+                thread.join().expect("server thread ended cleanly");
+            } else {
+                eprintln!(
+                    "WARNING: the test server at {} did not stop within {} s; left running",
+                    self.base,
+                    SERVER_STOP_WAIT.as_secs()
+                );
+            }
         }
     }
 
