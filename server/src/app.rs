@@ -102,7 +102,7 @@ impl AppState {
         )
         .await
         .map_err(|err| StartError::Other(format!("starting identity: {err}")))?;
-        let events = crate::events::Events::new(db.clone());
+        let events = crate::events::Events::with_writer(db.clone(), write_gate.clone());
         let transfers = crate::transfers::Transfers::new(
             ledger.clone(),
             identity.clone(),

@@ -28,6 +28,8 @@
 //! and power loss; group commit in the ledger writer keeps that to one fsync per batch.
 //! PostgreSQL keeps its own settings (`synchronous_commit = on` is required for invariant 4).
 
+pub mod group_commit;
+
 use std::str::FromStr;
 use std::time::Duration;
 

@@ -24,6 +24,7 @@ use purse_core::api::events::{Event, EventType};
 use tokio::sync::broadcast;
 
 use crate::db::Db;
+use crate::db::group_commit::{GroupCommit, GroupCommitError};
 use crate::ids::{self, IdKind};
 use crate::ledger::now_ms;
 
@@ -34,6 +35,9 @@ pub enum EventsError {
     Storage(#[from] sqlx::Error),
     #[error("event {0} holds data that is not JSON")]
     Corrupt(String),
+    /// The event writer's queue is full, its batch failed or it stopped.
+    #[error("the event writer: {0}")]
+    Writer(#[from] GroupCommitError),
 }
 
 impl EventsError {
@@ -41,6 +45,7 @@ impl EventsError {
         match self {
             EventsError::Storage(_) => "storage_error",
             EventsError::Corrupt(_) => "event_corrupt",
+            EventsError::Writer(_) => "events_unavailable",
         }
     }
 }
@@ -74,18 +79,46 @@ pub struct Stored {
 /// How many "owner X has a new event" notes may wait for a slow in-process reader; a reader that
 /// falls further behind re-reads the store (it loses no event, only the hint).
 const NOTIFY_QUEUE_MAX: usize = 1024;
+/// Events per database transaction of the event writer.
+const WRITE_BATCH_MAX: usize = 512;
+/// Events waiting for the event writer; beyond it `publish` fails at once (`events_unavailable`).
+const WRITE_QUEUE_MAX: usize = 16_384;
 
 /// The handle to the event store: cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Events {
     db: Db,
     notify: broadcast::Sender<Arc<str>>,
+    /// Inserts published events, many per transaction ([`crate::db::group_commit`]).
+    writer: GroupCommit<store::NewRow, store::Row>,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").field("db", &self.db).finish_non_exhaustive()
+    }
 }
 
 impl Events {
+    /// Events read and written through `db`. Starts the event writer on the current runtime.
     pub fn new(db: Db) -> Events {
+        Events::with_writer(db.clone(), db)
+    }
+
+    /// Events read through `db` and written through `writer` (the process's write gate, see
+    /// [`crate::ledger::Ledger::write_gate`]). Starts the event writer on the current runtime.
+    pub fn with_writer(db: Db, writer: Db) -> Events {
         let (notify, _) = broadcast::channel(NOTIFY_QUEUE_MAX);
-        Events { db, notify }
+        let writer = GroupCommit::start(
+            "events",
+            WRITE_BATCH_MAX,
+            WRITE_QUEUE_MAX,
+            move |rows: Vec<store::NewRow>| {
+                let writer = writer.clone();
+                async move { store::insert_many(&writer, &rows).await }
+            },
+        );
+        Events { db, notify, writer }
     }
 
     /// Wake-ups for readers in this process: each message is the owner id of a new event.
@@ -96,17 +129,17 @@ impl Events {
     /// Stores `event` once per `(owner_id, dedupe_key)`; returns the stored event (the first one
     /// when the key was already published).
     pub async fn publish(&self, event: NewEvent) -> Result<Stored, EventsError> {
-        let data = event.data.to_string();
-        let row = store::insert(
-            &self.db,
-            &ids::new_id(IdKind::Event),
-            &event.owner_id,
-            event.type_.as_str(),
-            &data,
-            &event.dedupe_key,
-            now_ms(),
-        )
-        .await?;
+        let row = self
+            .writer
+            .submit(store::NewRow {
+                id: ids::new_id(IdKind::Event),
+                owner_id: event.owner_id.clone(),
+                type_: event.type_.as_str().to_owned(),
+                data: event.data.to_string(),
+                dedupe_key: event.dedupe_key,
+                created_at_ms: now_ms(),
+            })
+            .await?;
         // No receiver (no open stream) is not an error.
         let _ = self.notify.send(Arc::from(event.owner_id.as_str()));
         to_stored(row)

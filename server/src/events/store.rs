@@ -1,5 +1,7 @@
 //! Event storage: every SQL statement over `events` (schema in `migrations/*/0004_events.sql`).
 
+use std::collections::HashMap;
+
 use crate::db::Db;
 use crate::with_db;
 
@@ -15,70 +17,119 @@ pub struct Row {
     pub created_at_ms: i64,
 }
 
-/// Inserts an event unless `(owner_id, dedupe_key)` is already there; returns the stored row
-/// (the new one, or the first one published under that key).
+/// An event to insert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRow {
+    pub id: String,
+    pub owner_id: String,
+    pub type_: String,
+    pub data: String,
+    pub dedupe_key: String,
+    pub created_at_ms: i64,
+}
+
+/// Inserts each event of `rows` unless its `(owner_id, dedupe_key)` is already there, in one
+/// transaction, and returns one stored row per item, in order: the new one, or the first one
+/// published under that key (also when an earlier item of the same batch is that first one).
 ///
 /// **Invariant:** within one owner, events become visible in `seq` order, so a reader that
 /// resumes after the highest `seq` it saw never skips one. SQLite has one writer at a time, so a
-/// row's `seq` is assigned and committed before the next insert begins. On PostgreSQL an identity
-/// value is taken at `INSERT` but becomes visible at `COMMIT`, so two concurrent inserts could
-/// commit in the other order (the outbox gap); the insert therefore runs in a transaction that
-/// first takes a transaction-scoped advisory lock on the owner (`pg_advisory_xact_lock`, keyed by
-/// a hash of `owner_id`), which serialises one owner's inserts across every server process:
-/// the `seq` is taken and committed while the lock is held. Different owners rarely share a hash
-/// and never wait on each other otherwise.
-pub async fn insert(
-    db: &Db,
-    id: &str,
-    owner_id: &str,
-    type_: &str,
-    data: &str,
-    dedupe_key: &str,
-    now_ms: i64,
-) -> Result<Row, sqlx::Error> {
+/// batch's `seq`s are assigned and committed before the next batch begins. On PostgreSQL an
+/// identity value is taken at `INSERT` but becomes visible at `COMMIT`, so two concurrent
+/// transactions could commit in the other order (the outbox gap); the batch therefore first takes
+/// a transaction-scoped advisory lock on each of its owners (`pg_advisory_xact_lock`, keyed by a
+/// hash of `owner_id`, in ascending key order so two batches never wait on each other in a
+/// cycle), which serialises one owner's inserts across every server process: the `seq`s are
+/// taken and committed while the locks are held. Different owners rarely share a hash and never
+/// wait on each other otherwise.
+pub async fn insert_many(db: &Db, rows: &[NewRow]) -> Result<Vec<Row>, sqlx::Error> {
     const INSERT: &str = "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_id, dedupe_key) DO NOTHING";
     const SELECT: &str = "SELECT seq, id, owner_id, type, data, created_at_ms FROM events \
          WHERE owner_id = $1 AND dedupe_key = $2";
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     match db {
         Db::Sqlite(pool) => {
-            sqlx::query(INSERT)
-                .bind(id)
-                .bind(owner_id)
-                .bind(type_)
-                .bind(data)
-                .bind(dedupe_key)
-                .bind(now_ms)
-                .execute(pool)
-                .await?;
-            sqlx::query_as::<_, Row>(SELECT)
-                .bind(owner_id)
-                .bind(dedupe_key)
-                .fetch_one(pool)
-                .await
+            let mut tx = pool.begin().await?;
+            let mut stored = Vec::with_capacity(rows.len());
+            for row in rows {
+                sqlx::query(INSERT)
+                    .bind(&row.id)
+                    .bind(&row.owner_id)
+                    .bind(&row.type_)
+                    .bind(&row.data)
+                    .bind(&row.dedupe_key)
+                    .bind(row.created_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                stored.push(
+                    sqlx::query_as::<_, Row>(SELECT)
+                        .bind(&row.owner_id)
+                        .bind(&row.dedupe_key)
+                        .fetch_one(&mut *tx)
+                        .await?,
+                );
+            }
+            tx.commit().await?;
+            Ok(stored)
         }
         Db::Postgres(pool) => {
+            let column = |f: fn(&NewRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
+            let owners = column(|r| &r.owner_id);
+            let dedupe_keys = column(|r| &r.dedupe_key);
             let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))")
-                .bind(owner_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(INSERT)
-                .bind(id)
-                .bind(owner_id)
-                .bind(type_)
-                .bind(data)
-                .bind(dedupe_key)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-            let row = sqlx::query_as::<_, Row>(SELECT)
-                .bind(owner_id)
-                .bind(dedupe_key)
-                .fetch_one(&mut *tx)
-                .await?;
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(k) FROM \
+                 (SELECT DISTINCT hashtextextended(o, 4) AS k FROM unnest($1::text[]) AS o \
+                  ORDER BY k) AS locks",
+            )
+            .bind(&owners)
+            .execute(&mut *tx)
+            .await?;
+            // One statement; `seq`s follow the batch's order (ORDER BY the ordinality).
+            sqlx::query(
+                "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
+                 SELECT id, owner_id, type, data, dedupe_key, created_at_ms FROM unnest(\
+                   $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+                   WITH ORDINALITY AS t(id, owner_id, type, data, dedupe_key, created_at_ms, n) \
+                 ORDER BY n ON CONFLICT (owner_id, dedupe_key) DO NOTHING",
+            )
+            .bind(column(|r| &r.id))
+            .bind(&owners)
+            .bind(column(|r| &r.type_))
+            .bind(column(|r| &r.data))
+            .bind(&dedupe_keys)
+            .bind(rows.iter().map(|r| r.created_at_ms).collect::<Vec<i64>>())
+            .execute(&mut *tx)
+            .await?;
+            let found: HashMap<(String, String), Row> = sqlx::query_as::<
+                _,
+                (String, i64, String, String, String, String, i64),
+            >(
+                "SELECT e.dedupe_key, e.seq, e.id, e.owner_id, e.type, e.data, e.created_at_ms \
+                 FROM events e JOIN unnest($1::text[], $2::text[]) AS k(owner_id, dedupe_key) \
+                   ON e.owner_id = k.owner_id AND e.dedupe_key = k.dedupe_key",
+            )
+            .bind(&owners)
+            .bind(&dedupe_keys)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(dedupe_key, seq, id, owner_id, type_, data, created_at_ms)| {
+                let row = Row { seq, id, owner_id, type_, data, created_at_ms };
+                ((row.owner_id.clone(), dedupe_key), row)
+            })
+            .collect();
             tx.commit().await?;
-            Ok(row)
+            rows.iter()
+                .map(|row| {
+                    let key = (row.owner_id.clone(), row.dedupe_key.clone());
+                    // Several items of one batch may name the same event.
+                    found.get(&key).cloned().ok_or(sqlx::Error::RowNotFound)
+                })
+                .collect()
         }
     }
 }

@@ -54,9 +54,9 @@ use actix_web::{HttpResponse, ResponseError};
 use purse_core::api::PROBLEM_CONTENT_TYPE;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
+use crate::db::group_commit::GroupCommit;
 use crate::error::ApiError;
 
 /// The request header carrying the key.
@@ -74,7 +74,8 @@ pub const CLAIM_LEASE_MS: i64 = 10_000;
 const CLAIM_POOL_MAX: u32 = 8;
 /// Records per database transaction of the record writer.
 pub const RECORD_BATCH_MAX: usize = 1000;
-/// Answers waiting to be recorded; beyond it a request is refused (503) before it executes.
+/// Answers waiting to be recorded; beyond it an answer is sent without its record (logged; a
+/// retry is still safe, see the module docs).
 pub const RECORD_QUEUE_MAX: usize = 20_000;
 /// Keys in flight in this process at once; beyond it new keyed requests get 503.
 pub const CLAIMS_MAX: usize = 100_000;
@@ -258,12 +259,6 @@ impl Drop for Claim {
     }
 }
 
-struct Pending {
-    record: store::NewRecord,
-    /// Whether the record is now the key's record (see [`store::insert_done`]).
-    done: oneshot::Sender<Result<bool, ()>>,
-}
-
 /// The idempotency handle shared by every handler; cheap to clone.
 #[derive(Clone)]
 pub struct Idempotency {
@@ -271,7 +266,9 @@ pub struct Idempotency {
     /// Where PostgreSQL claims are written and released: [`Db::async_commit`].
     claim_db: Db,
     claims: Arc<ClaimMap>,
-    writer: mpsc::Sender<Pending>,
+    /// Writes answers over claims, many per transaction; answers whether the record is now the
+    /// key's record (see [`store::insert_done`]).
+    writer: GroupCommit<store::NewRecord, bool>,
 }
 
 impl Idempotency {
@@ -283,8 +280,15 @@ impl Idempotency {
     /// [`Idempotency::start`] with records committed through `record_writer` (the process's
     /// write gate, see [`crate::ledger::Ledger::write_gate`]); lookups and pruning use `db`.
     pub fn start_with_writer(db: Db, record_writer: Db) -> Idempotency {
-        let (writer, rx) = mpsc::channel(RECORD_QUEUE_MAX);
-        tokio::spawn(write_records(record_writer, rx));
+        let writer = GroupCommit::start(
+            "idempotency records",
+            RECORD_BATCH_MAX,
+            RECORD_QUEUE_MAX,
+            move |records: Vec<store::NewRecord>| {
+                let db = record_writer.clone();
+                async move { store::insert_done(&db, &records).await }
+            },
+        );
         tokio::spawn(prune_records(db.clone()));
         Idempotency {
             claim_db: db.async_commit(CLAIM_POOL_MAX),
@@ -440,16 +444,11 @@ impl Idempotency {
     /// the request has already executed, and a later retry is safe without the record (module
     /// docs).
     async fn record(&self, record: store::NewRecord) -> Recorded {
-        let (done, committed) = oneshot::channel();
-        if let Err(err) = self.writer.try_send(Pending { record, done }) {
-            tracing::warn!(error = %err, "idempotency record not queued");
-            return Recorded::Failed;
-        }
-        match committed.await {
-            Ok(Ok(true)) => Recorded::Written,
-            Ok(Ok(false)) => Recorded::AnsweredElsewhere,
-            _ => {
-                tracing::warn!("idempotency record not written");
+        match self.writer.submit(record).await {
+            Ok(true) => Recorded::Written,
+            Ok(false) => Recorded::AnsweredElsewhere,
+            Err(err) => {
+                tracing::warn!(error = %err, "idempotency record not written");
                 Recorded::Failed
             }
         }
@@ -527,35 +526,6 @@ fn replay(record: store::Record, fingerprint: Fingerprint) -> Result<HttpRespons
         }
         // Claimed by a request still running (in another process, on PostgreSQL).
         _ => Err(IdempotencyError::InUse.into()),
-    }
-}
-
-async fn write_records(db: Db, mut rx: mpsc::Receiver<Pending>) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(RECORD_BATCH_MAX);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < RECORD_BATCH_MAX {
-            match rx.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) => break,
-            }
-        }
-        let records: Vec<store::NewRecord> = batch.iter().map(|p| p.record.clone()).collect();
-        let result = store::insert_done(&db, &records).await;
-        if let Err(err) = &result {
-            tracing::error!(error = %err, batch = batch.len(), "writing idempotency records failed");
-        }
-        for (i, pending) in batch.drain(..).enumerate() {
-            let written = match &result {
-                Ok(written) => Ok(written.get(i).copied().unwrap_or(false)),
-                Err(_) => Err(()),
-            };
-            let _ = pending.done.send(written);
-        }
-        if result.is_err() {
-            // Do not spin against a database that is down.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 }
 
@@ -652,7 +622,7 @@ mod tests {
         let idempotency = Idempotency::start(db.clone());
         let key = IdempotencyKey::parse("k-1").expect("key");
         let fingerprint = Fingerprint::of("POST", "/v1/test", &"body");
-        let (release, released) = oneshot::channel::<()>();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
         let runs = std::sync::atomic::AtomicUsize::new(0);
 
         let first = idempotency.run("usr_a", &key, fingerprint, || async {

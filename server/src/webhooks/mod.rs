@@ -207,9 +207,7 @@ impl Webhooks {
             .await
             .map_err(|err| match err {
                 crate::events::EventsError::Storage(err) => WebhookError::Storage(err),
-                crate::events::EventsError::Corrupt(id) => {
-                    WebhookError::Storage(sqlx::Error::Protocol(format!("event {id} corrupt")))
-                }
+                other => WebhookError::Storage(sqlx::Error::Protocol(other.to_string())),
             })?;
         let now = now_ms();
         let created =
