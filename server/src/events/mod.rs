@@ -95,7 +95,9 @@ pub struct Events {
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").field("db", &self.db).finish_non_exhaustive()
+        f.debug_struct("Events")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
     }
 }
 

@@ -43,37 +43,51 @@ pub struct NewRow {
 /// taken and committed while the locks are held. Different owners rarely share a hash and never
 /// wait on each other otherwise.
 pub async fn insert_many(db: &Db, rows: &[NewRow]) -> Result<Vec<Row>, sqlx::Error> {
-    const INSERT: &str = "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_id, dedupe_key) DO NOTHING";
-    const SELECT: &str = "SELECT seq, id, owner_id, type, data, created_at_ms FROM events \
-         WHERE owner_id = $1 AND dedupe_key = $2";
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     match db {
         Db::Sqlite(pool) => {
+            // Multi-row statements, a few sizes (each statement is one hop to the connection's
+            // thread); rows are inserted in the batch's order, so `seq`s follow it.
             let mut tx = pool.begin().await?;
-            let mut stored = Vec::with_capacity(rows.len());
-            for row in rows {
-                sqlx::query(INSERT)
-                    .bind(&row.id)
-                    .bind(&row.owner_id)
-                    .bind(&row.type_)
-                    .bind(&row.data)
-                    .bind(&row.dedupe_key)
-                    .bind(row.created_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                stored.push(
-                    sqlx::query_as::<_, Row>(SELECT)
-                        .bind(&row.owner_id)
-                        .bind(&row.dedupe_key)
-                        .fetch_one(&mut *tx)
-                        .await?,
+            for chunk in crate::db::sqlite_chunks(rows) {
+                let sql = crate::db::sqlite_values(
+                    "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
+                     VALUES ",
+                    6,
+                    chunk.len(),
+                    " ON CONFLICT (owner_id, dedupe_key) DO NOTHING",
                 );
+                let mut query = sqlx::query(&sql);
+                for row in chunk {
+                    query = query
+                        .bind(&row.id)
+                        .bind(&row.owner_id)
+                        .bind(&row.type_)
+                        .bind(&row.data)
+                        .bind(&row.dedupe_key)
+                        .bind(row.created_at_ms);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            let mut found = HashMap::with_capacity(rows.len());
+            for chunk in crate::db::sqlite_chunks(rows) {
+                let sql = crate::db::sqlite_values(
+                    "SELECT dedupe_key, seq, id, owner_id, type, data, created_at_ms FROM events \
+                     WHERE (owner_id, dedupe_key) IN (VALUES ",
+                    2,
+                    chunk.len(),
+                    ")",
+                );
+                let mut query = sqlx::query_as::<_, StoredWithKey>(&sql);
+                for row in chunk {
+                    query = query.bind(&row.owner_id).bind(&row.dedupe_key);
+                }
+                found.extend(query.fetch_all(&mut *tx).await?.into_iter().map(keyed));
             }
             tx.commit().await?;
-            Ok(stored)
+            in_batch_order(rows, &found)
         }
         Db::Postgres(pool) => {
             let column = |f: fn(&NewRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
@@ -104,10 +118,7 @@ pub async fn insert_many(db: &Db, rows: &[NewRow]) -> Result<Vec<Row>, sqlx::Err
             .bind(rows.iter().map(|r| r.created_at_ms).collect::<Vec<i64>>())
             .execute(&mut *tx)
             .await?;
-            let found: HashMap<(String, String), Row> = sqlx::query_as::<
-                _,
-                (String, i64, String, String, String, String, i64),
-            >(
+            let found: HashMap<(String, String), Row> = sqlx::query_as::<_, StoredWithKey>(
                 "SELECT e.dedupe_key, e.seq, e.id, e.owner_id, e.type, e.data, e.created_at_ms \
                  FROM events e JOIN unnest($1::text[], $2::text[]) AS k(owner_id, dedupe_key) \
                    ON e.owner_id = k.owner_id AND e.dedupe_key = k.dedupe_key",
@@ -117,21 +128,44 @@ pub async fn insert_many(db: &Db, rows: &[NewRow]) -> Result<Vec<Row>, sqlx::Err
             .fetch_all(&mut *tx)
             .await?
             .into_iter()
-            .map(|(dedupe_key, seq, id, owner_id, type_, data, created_at_ms)| {
-                let row = Row { seq, id, owner_id, type_, data, created_at_ms };
-                ((row.owner_id.clone(), dedupe_key), row)
-            })
+            .map(keyed)
             .collect();
             tx.commit().await?;
-            rows.iter()
-                .map(|row| {
-                    let key = (row.owner_id.clone(), row.dedupe_key.clone());
-                    // Several items of one batch may name the same event.
-                    found.get(&key).cloned().ok_or(sqlx::Error::RowNotFound)
-                })
-                .collect()
+            in_batch_order(rows, &found)
         }
     }
+}
+
+/// A stored row with its dedupe key, as [`insert_many`] reads it back.
+type StoredWithKey = (String, i64, String, String, String, String, i64);
+
+fn keyed(
+    (dedupe_key, seq, id, owner_id, type_, data, created_at_ms): StoredWithKey,
+) -> ((String, String), Row) {
+    let row = Row {
+        seq,
+        id,
+        owner_id,
+        type_,
+        data,
+        created_at_ms,
+    };
+    ((row.owner_id.clone(), dedupe_key), row)
+}
+
+/// One stored row per item of `rows` (several items of one batch may name the same event).
+fn in_batch_order(
+    rows: &[NewRow],
+    found: &HashMap<(String, String), Row>,
+) -> Result<Vec<Row>, sqlx::Error> {
+    rows.iter()
+        .map(|row| {
+            found
+                .get(&(row.owner_id.clone(), row.dedupe_key.clone()))
+                .cloned()
+                .ok_or(sqlx::Error::RowNotFound)
+        })
+        .collect()
 }
 
 /// Up to `limit` events of `owner_id` after position `after_seq` (0 = from the start), oldest first.

@@ -19,7 +19,11 @@
 //!    ledger's reference still stops a second movement), and the money's own durable commit
 //!    flushes the claim before it.
 //! 3. **Execute**, then **record** the answer over the claim (group commit: many records per
-//!    transaction, so a keyed request costs a share of one commit) and answer.
+//!    transaction, so a keyed request costs a share of one commit) and answer. On SQLite the
+//!    answer is sent at once and recorded after: no other process can answer the key, and until
+//!    the record is written the in-memory claim holds the answer, so a retry replays it from
+//!    memory. On PostgreSQL the answer waits for its record, which may lose to another process's
+//!    (see below).
 //!
 //! Answers that say nothing about the request itself are not recorded, so the same key may be
 //! retried: 409, 429 and every 5xx (the database claim is deleted). Validation of the request's
@@ -240,13 +244,31 @@ fn is_recorded(status: StatusCode) -> bool {
         || status == StatusCode::TOO_MANY_REQUESTS)
 }
 
-type ClaimMap = Mutex<HashMap<(String, String), ()>>;
+/// Keys claimed in this process. `None` while the request runs; on SQLite, its answer while the
+/// answer's record is being written (a retry then replays it from here).
+type ClaimMap = Mutex<HashMap<(String, String), Option<Arc<Answered>>>>;
+
+/// An answer sent and not yet recorded, with the fingerprint of its request.
+struct Answered {
+    fingerprint: Fingerprint,
+    answer: Answer,
+}
 
 /// A key claimed by a running request in this process; released on drop.
 struct Claim {
     claims: Arc<ClaimMap>,
     owner_id: String,
     key: String,
+}
+
+impl Claim {
+    /// Lets a retry in this process replay `answered` until the claim is dropped.
+    fn answered(&self, answered: Arc<Answered>) {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = claims.get_mut(&(self.owner_id.clone(), self.key.clone())) {
+            *slot = Some(answered);
+        }
+    }
 }
 
 impl Drop for Claim {
@@ -298,15 +320,28 @@ impl Idempotency {
         }
     }
 
-    fn claim(&self, owner_id: &str, key: &IdempotencyKey) -> Result<Claim, IdempotencyError> {
+    /// Claims the key in this process: `Err` with the answer to send when the key is held (409, or
+    /// the replay of an answer whose record is being written).
+    fn claim(
+        &self,
+        owner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+    ) -> Result<Claim, Result<HttpResponse, ApiError>> {
         let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-        if claims.len() >= CLAIMS_MAX {
-            return Err(IdempotencyError::Busy);
-        }
         let entry = (owner_id.to_owned(), key.as_str().to_owned());
-        if claims.insert(entry, ()).is_some() {
-            return Err(IdempotencyError::InUse);
+        match claims.get(&entry) {
+            Some(Some(answered)) if answered.fingerprint == fingerprint => {
+                return Err(Ok(answered.answer.to_response(true)));
+            }
+            Some(Some(_)) => return Err(Err(IdempotencyError::Reused.into())),
+            Some(None) => return Err(Err(IdempotencyError::InUse.into())),
+            None => {}
         }
+        if claims.len() >= CLAIMS_MAX {
+            return Err(Err(IdempotencyError::Busy.into()));
+        }
+        claims.insert(entry, None);
         Ok(Claim {
             claims: self.claims.clone(),
             owner_id: owner_id.to_owned(),
@@ -327,7 +362,10 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Answer, ApiError>>,
     {
-        let claim = self.claim(owner_id, key)?;
+        let claim = match self.claim(owner_id, key, fingerprint) {
+            Ok(claim) => claim,
+            Err(answer) => return answer,
+        };
         let shared = self.shared_claim(owner_id, key, fingerprint).await?;
         let shared = match shared {
             SharedClaim::Answer(response) => return response,
@@ -341,16 +379,31 @@ impl Idempotency {
             Err(err) => return Ok(err.error_response()),
         };
         if is_recorded(answer.status) {
-            let recorded = self
-                .record(store::NewRecord {
-                    owner_id: owner_id.to_owned(),
-                    key: key.as_str().to_owned(),
-                    request_hash: fingerprint.0,
-                    response_status: answer.status.as_u16(),
-                    response_body: answer.body.clone(),
-                    now_ms: now_ms(),
-                })
-                .await;
+            let record = store::NewRecord {
+                owner_id: owner_id.to_owned(),
+                key: key.as_str().to_owned(),
+                request_hash: fingerprint.0,
+                response_status: answer.status.as_u16(),
+                response_body: answer.body.clone(),
+                now_ms: now_ms(),
+            };
+            if shared.is_none() {
+                // SQLite: no other process answers this key, so the answer is final now. Send it
+                // without waiting for its record; until the record is written, the claim stays
+                // and a retry replays the answer from memory.
+                let response = answer.to_response(false);
+                claim.answered(Arc::new(Answered {
+                    fingerprint,
+                    answer,
+                }));
+                let idempotency = self.clone();
+                tokio::spawn(async move {
+                    idempotency.record(record).await;
+                    drop(claim);
+                });
+                return Ok(response);
+            }
+            let recorded = self.record(record).await;
             match recorded {
                 Recorded::Written => {
                     if let Some(guard) = shared {
