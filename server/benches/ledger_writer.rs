@@ -160,6 +160,7 @@ fn prepared(from: &str, to: &str, amount_minor: i64, kind: &'static str) -> Prep
         amount_minor,
         memo: None,
         created_at_ms: now_ms(),
+        event: None,
     }
 }
 

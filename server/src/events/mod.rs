@@ -3,7 +3,11 @@
 //!
 //! Business areas publish with [`Events::publish`] **after** their money movement committed,
 //! under a `dedupe_key` that names the business fact (`payment:pay_…`), so a retried operation
-//! publishes once. Readers page through [`Events::after`].
+//! publishes once; publishes are group-committed ([`crate::db::group_commit`]). A P2P transfer's
+//! `transfer.received` is instead committed by the ledger writer in the transfer's own
+//! transaction ([`crate::ledger::Ledger::transfer_announced`]; same store functions, same order
+//! rules), and its publisher only wakes readers ([`Events::notify`]). Readers page through
+//! [`Events::after`].
 //!
 //! Readers learn about new events two ways: an in-process broadcast of the owner id wakes them
 //! at once when this process published, and they also re-read the store every
@@ -145,6 +149,13 @@ impl Events {
         // No receiver (no open stream) is not an error.
         let _ = self.notify.send(Arc::from(event.owner_id.as_str()));
         to_stored(row)
+    }
+
+    /// Wakes this process's readers of `owner_id`: for events committed by someone else (the
+    /// ledger commits a transfer's event with the transfer).
+    pub fn notify(&self, owner_id: &str) {
+        // No receiver (no open stream) is not an error.
+        let _ = self.notify.send(Arc::from(owner_id));
     }
 
     /// Up to `limit` events of `owner_id` after position `after_seq` (0 = from the start).

@@ -48,29 +48,8 @@ pub async fn insert_many(db: &Db, rows: &[NewRow]) -> Result<Vec<Row>, sqlx::Err
     }
     match db {
         Db::Sqlite(pool) => {
-            // Multi-row statements, a few sizes (each statement is one hop to the connection's
-            // thread); rows are inserted in the batch's order, so `seq`s follow it.
             let mut tx = pool.begin().await?;
-            for chunk in crate::db::sqlite_chunks(rows) {
-                let sql = crate::db::sqlite_values(
-                    "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
-                     VALUES ",
-                    6,
-                    chunk.len(),
-                    " ON CONFLICT (owner_id, dedupe_key) DO NOTHING",
-                );
-                let mut query = sqlx::query(&sql);
-                for row in chunk {
-                    query = query
-                        .bind(&row.id)
-                        .bind(&row.owner_id)
-                        .bind(&row.type_)
-                        .bind(&row.data)
-                        .bind(&row.dedupe_key)
-                        .bind(row.created_at_ms);
-                }
-                query.execute(&mut *tx).await?;
-            }
+            insert_sqlite(&mut tx, rows).await?;
             let mut found = HashMap::with_capacity(rows.len());
             for chunk in crate::db::sqlite_chunks(rows) {
                 let sql = crate::db::sqlite_values(
@@ -94,30 +73,7 @@ pub async fn insert_many(db: &Db, rows: &[NewRow]) -> Result<Vec<Row>, sqlx::Err
             let owners = column(|r| &r.owner_id);
             let dedupe_keys = column(|r| &r.dedupe_key);
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(k) FROM \
-                 (SELECT DISTINCT hashtextextended(o, 4) AS k FROM unnest($1::text[]) AS o \
-                  ORDER BY k) AS locks",
-            )
-            .bind(&owners)
-            .execute(&mut *tx)
-            .await?;
-            // One statement; `seq`s follow the batch's order (ORDER BY the ordinality).
-            sqlx::query(
-                "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
-                 SELECT id, owner_id, type, data, dedupe_key, created_at_ms FROM unnest(\
-                   $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
-                   WITH ORDINALITY AS t(id, owner_id, type, data, dedupe_key, created_at_ms, n) \
-                 ORDER BY n ON CONFLICT (owner_id, dedupe_key) DO NOTHING",
-            )
-            .bind(column(|r| &r.id))
-            .bind(&owners)
-            .bind(column(|r| &r.type_))
-            .bind(column(|r| &r.data))
-            .bind(&dedupe_keys)
-            .bind(rows.iter().map(|r| r.created_at_ms).collect::<Vec<i64>>())
-            .execute(&mut *tx)
-            .await?;
+            insert_postgres(&mut tx, rows).await?;
             let found: HashMap<(String, String), Row> = sqlx::query_as::<_, StoredWithKey>(
                 "SELECT e.dedupe_key, e.seq, e.id, e.owner_id, e.type, e.data, e.created_at_ms \
                  FROM events e JOIN unnest($1::text[], $2::text[]) AS k(owner_id, dedupe_key) \
@@ -134,6 +90,71 @@ pub async fn insert_many(db: &Db, rows: &[NewRow]) -> Result<Vec<Row>, sqlx::Err
             in_batch_order(rows, &found)
         }
     }
+}
+
+/// The inserts of [`insert_many`] on SQLite, inside the caller's transaction (the ledger writer
+/// commits a transfer's event with the transfer). Events whose key is already stored are skipped.
+pub(crate) async fn insert_sqlite(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[NewRow],
+) -> Result<(), sqlx::Error> {
+    // Multi-row statements, a few sizes (each statement is one hop to the connection's
+    // thread); rows are inserted in the batch's order, so `seq`s follow it.
+    for chunk in crate::db::sqlite_chunks(rows) {
+        let sql = crate::db::sqlite_values(
+            "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) VALUES ",
+            6,
+            chunk.len(),
+            " ON CONFLICT (owner_id, dedupe_key) DO NOTHING",
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(&row.id)
+                .bind(&row.owner_id)
+                .bind(&row.type_)
+                .bind(&row.data)
+                .bind(&row.dedupe_key)
+                .bind(row.created_at_ms);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The inserts of [`insert_many`] on PostgreSQL, inside the caller's transaction, with the
+/// owners' advisory locks that keep `seq`s visible in order (see [`insert_many`]); the locks are
+/// held until that transaction ends. Events whose key is already stored are skipped.
+pub(crate) async fn insert_postgres(
+    tx: &mut sqlx::PgConnection,
+    rows: &[NewRow],
+) -> Result<(), sqlx::Error> {
+    let column = |f: fn(&NewRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k) FROM \
+         (SELECT DISTINCT hashtextextended(o, 4) AS k FROM unnest($1::text[]) AS o \
+          ORDER BY k) AS locks",
+    )
+    .bind(column(|r| &r.owner_id))
+    .execute(&mut *tx)
+    .await?;
+    // One statement; `seq`s follow the batch's order (ORDER BY the ordinality).
+    sqlx::query(
+        "INSERT INTO events (id, owner_id, type, data, dedupe_key, created_at_ms) \
+         SELECT id, owner_id, type, data, dedupe_key, created_at_ms FROM unnest(\
+           $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+           WITH ORDINALITY AS t(id, owner_id, type, data, dedupe_key, created_at_ms, n) \
+         ORDER BY n ON CONFLICT (owner_id, dedupe_key) DO NOTHING",
+    )
+    .bind(column(|r| &r.id))
+    .bind(column(|r| &r.owner_id))
+    .bind(column(|r| &r.type_))
+    .bind(column(|r| &r.data))
+    .bind(column(|r| &r.dedupe_key))
+    .bind(rows.iter().map(|r| r.created_at_ms).collect::<Vec<i64>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// A stored row with its dedupe key, as [`insert_many`] reads it back.

@@ -415,7 +415,53 @@ impl NewTransfer {
             amount_minor: self.amount_minor,
             memo: self.memo,
             created_at_ms: now_ms(),
+            event: None,
         })
+    }
+}
+
+/// An event to commit in the same transaction as a transfer ([`Ledger::transfer_announced`]):
+/// published under the dedupe key `transfer:<txn id>`, with the data `render` makes of the
+/// transfer as it will be committed.
+pub struct Announce {
+    /// Whose event it is (`usr_…` or `mer_…`).
+    pub owner_id: String,
+    pub type_: purse_core::api::events::EventType,
+    pub render: fn(&Transfer) -> Result<serde_json::Value, String>,
+}
+
+impl Announce {
+    /// The event row for `prepared`, or `None` (logged) when `render` fails: the money still
+    /// moves, unannounced, rather than being refused for a rendering bug.
+    fn row_for(&self, prepared: &Prepared) -> Option<crate::events::store::NewRow> {
+        let draft = Transfer {
+            seq: 0,
+            id: prepared.id.clone(),
+            reference: prepared.reference.clone(),
+            kind: prepared.kind.to_owned(),
+            debit_account: prepared.debit_account.clone(),
+            credit_account: prepared.credit_account.clone(),
+            currency: prepared.currency.clone(),
+            amount_minor: prepared.amount_minor,
+            memo: prepared.memo.clone(),
+            created_at_ms: prepared.created_at_ms,
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+        };
+        match (self.render)(&draft) {
+            Ok(data) => Some(crate::events::store::NewRow {
+                id: ids::new_id(IdKind::Event),
+                owner_id: self.owner_id.clone(),
+                type_: self.type_.as_str().to_owned(),
+                data: data.to_string(),
+                dedupe_key: format!("transfer:{}", prepared.id),
+                created_at_ms: prepared.created_at_ms,
+            }),
+            Err(err) => {
+                tracing::warn!(transfer = %prepared.id, error = %err, "transfer event not rendered");
+                None
+            }
+        }
     }
 }
 
@@ -519,7 +565,30 @@ impl Ledger {
 
     /// Posts one transfer (see the module docs for the path it takes and its idempotency).
     pub async fn transfer(&self, request: NewTransfer) -> Result<Posted, LedgerError> {
-        let prepared = request.clone().prepare()?;
+        self.post(request, None).await
+    }
+
+    /// [`Ledger::transfer`] that also commits `announce`'s event in the transfer's own database
+    /// transaction, so the event exists exactly when the transfer does (a replay of a transfer
+    /// finds its event already stored). The caller wakes live readers once it returns
+    /// ([`crate::events::Events::notify`]).
+    pub async fn transfer_announced(
+        &self,
+        request: NewTransfer,
+        announce: Announce,
+    ) -> Result<Posted, LedgerError> {
+        self.post(request, Some(announce)).await
+    }
+
+    async fn post(
+        &self,
+        request: NewTransfer,
+        announce: Option<Announce>,
+    ) -> Result<Posted, LedgerError> {
+        let mut prepared = request.clone().prepare()?;
+        if let Some(announce) = announce {
+            prepared.event = announce.row_for(&prepared);
+        }
         let outcome = match AccountKind::of_id(&prepared.debit_account) {
             Some(AccountKind::Wallet)
                 if request.kind.blocked_by_freeze()

@@ -31,6 +31,7 @@ use sqlx::error::ErrorKind;
 use super::chain::{self, ChainFields, GENESIS, HASH_LEN};
 use super::{Account, AccountKind, LedgerError, Posted, Transfer};
 use crate::db::{Db, sqlite_chunks, sqlite_values};
+use crate::events::store::NewRow;
 use crate::with_db;
 
 /// A transfer accepted for commit: validated, with its id and time assigned.
@@ -45,6 +46,9 @@ pub struct Prepared {
     pub amount_minor: i64,
     pub memo: Option<String>,
     pub created_at_ms: i64,
+    /// An event committed in the same transaction as the transfer, if it is committed (the
+    /// transactional outbox: a transfer and its announcement never exist one without the other).
+    pub event: Option<NewRow>,
 }
 
 /// One row as written: the prepared transfer, its chain position and hashes.
@@ -138,6 +142,7 @@ struct BalanceRow {
 /// The statements whose text differs between the backends.
 trait BulkWrite {
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error>;
+    async fn insert_events(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error>;
     async fn apply_deltas(
         &mut self,
         deltas: &[(String, i64)],
@@ -145,6 +150,10 @@ trait BulkWrite {
 }
 
 impl BulkWrite for sqlx::SqliteConnection {
+    async fn insert_events(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error> {
+        crate::events::store::insert_sqlite(self, rows).await
+    }
+
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
         // Multi-row VALUES with bound parameters: SQLite's cheapest bulk insert.
         for chunk in sqlite_chunks(rows) {
@@ -209,6 +218,10 @@ impl BulkWrite for sqlx::SqliteConnection {
 }
 
 impl BulkWrite for sqlx::PgConnection {
+    async fn insert_events(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error> {
+        crate::events::store::insert_postgres(self, rows).await
+    }
+
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
         let n = rows.len();
         let mut seq = Vec::with_capacity(n);
@@ -353,6 +366,10 @@ pub async fn commit_batch(
         tx.insert_transfers(&rows).await.map_err(classify)?;
         let deltas = net_deltas(&rows);
         let balances = tx.apply_deltas(&deltas).await.map_err(classify)?;
+        let events: Vec<NewRow> = batch.iter().filter_map(|p| p.event.clone()).collect();
+        if !events.is_empty() {
+            tx.insert_events(&events).await.map_err(classify)?;
+        }
         // Every account exists (the foreign keys passed), so every delta found its row.
         assert_eq!(balances.len(), deltas.len(), "one balance row per touched account");
         let balances: BTreeMap<String, i64> = balances
@@ -421,6 +438,9 @@ async fn commit_one_by_one(
                     (prepared.credit_account.clone(), prepared.amount_minor),
                 ];
                 let balances = savepoint.apply_deltas(&deltas).await?;
+                if let Some(event) = &prepared.event {
+                    savepoint.insert_events(std::slice::from_ref(event)).await?;
+                }
                 let find = |account: &str| {
                     balances.iter().find(|b| b.account == account).map(|b| {
                         assert!(

@@ -22,11 +22,13 @@ use purse_core::money::{self, Amount, Currency, MoneyError};
 
 use crate::config::LimitsConfig;
 use crate::error::ApiError;
-use crate::events::{Events, NewEvent};
+use crate::events::Events;
 use crate::idempotency::IdempotencyKey;
 use crate::identity::{Identity, IdentityError, LoginId};
 use crate::ids::{self, IdKind};
-use crate::ledger::{Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Transfer, TransferKind};
+use crate::ledger::{
+    Announce, Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Transfer, TransferKind,
+};
 use crate::wallets::{self, WalletError};
 use limits::Limits;
 use wallet_facts::{WalletFacts, WalletFactsCache};
@@ -298,24 +300,28 @@ impl Transfers {
             Ok(reservation) => reservation,
             // A retry of a transfer that went through (its answer lost in a crash) is counted
             // in today's sum already: answer it rather than refuse it.
+            // (Its `transfer.received` event was committed with it.)
             Err(TransferError::DailyLimitExceeded) => {
                 return match self.posted_before(&request).await? {
-                    Some(transfer) => {
-                        let wire = to_wire(transfer)?;
-                        self.announce(&to.owner_id, &wire).await;
-                        Ok(wire)
-                    }
+                    Some(transfer) => Ok(to_wire(transfer)?),
                     None => Err(TransferError::DailyLimitExceeded),
                 };
             }
             Err(err) => return Err(err),
         };
-        match inner.ledger.transfer(request).await {
+        let announce = Announce {
+            owner_id: to.owner_id.clone(),
+            type_: EventType::TransferReceived,
+            render: |transfer| {
+                let wire = to_wire(transfer.clone()).map_err(|err| err.to_string())?;
+                serde_json::to_value(wire).map_err(|err| err.to_string())
+            },
+        };
+        match inner.ledger.transfer_announced(request, announce).await {
             Ok(posted) => {
                 drop(reservation);
-                let wire = to_wire(posted.transfer)?;
-                self.announce(&to.owner_id, &wire).await;
-                Ok(wire)
+                inner.events.notify(&to.owner_id);
+                Ok(to_wire(posted.transfer)?)
             }
             Err(err) => {
                 let definite = matches!(
@@ -337,27 +343,6 @@ impl Transfers {
                 }
                 Err(err.into())
             }
-        }
-    }
-
-    /// Publishes `transfer.received` to the recipient (once per transfer: the dedupe key is the
-    /// transfer id). The money has moved already, so a failure is logged, not answered.
-    async fn announce(&self, recipient_owner: &str, transfer: &WireTransfer) {
-        let data = match serde_json::to_value(transfer) {
-            Ok(data) => data,
-            Err(err) => {
-                tracing::warn!(transfer = %transfer.id, error = %err, "transfer event not rendered");
-                return;
-            }
-        };
-        let event = NewEvent {
-            owner_id: recipient_owner.to_owned(),
-            type_: EventType::TransferReceived,
-            dedupe_key: format!("transfer:{}", transfer.id),
-            data,
-        };
-        if let Err(err) = self.inner.events.publish(event).await {
-            tracing::warn!(transfer = %transfer.id, error = %err, "transfer.received not published");
         }
     }
 

@@ -285,6 +285,31 @@ pub async fn assert_money_conserved(db: &TestDb, wallet_total_minor: i64) {
     );
 }
 
+/// The transactional outbox (`Ledger::transfer_announced`): every P2P transfer in the ledger has
+/// exactly one `transfer.received` event, and no such event names a transfer that is not there,
+/// whatever the kills cut. Answers how many P2P transfers there are.
+pub async fn assert_every_p2p_transfer_announced_once(db: &TestDb) -> usize {
+    let open = db.open().await;
+    let transfers: Vec<String> = with_db!(&open, pool => sqlx::query_scalar(
+        "SELECT 'transfer:' || id FROM transfers WHERE kind = 'p2p' ORDER BY 1"
+    )
+    .fetch_all(pool)
+    .await)
+    .expect("p2p transfers");
+    let events: Vec<String> = with_db!(&open, pool => sqlx::query_scalar(
+        "SELECT dedupe_key FROM events WHERE type = 'transfer.received' ORDER BY 1"
+    )
+    .fetch_all(pool)
+    .await)
+    .expect("transfer events");
+    open.close().await;
+    assert_eq!(
+        events, transfers,
+        "P2P transfers and their transfer.received events differ"
+    );
+    transfers.len()
+}
+
 /// The per-request checks: every 201 is in the ledger exactly once under its reference with the
 /// answered id (a payment: its row succeeded, its transfer `pay:<id>`); every refusal moved
 /// nothing; the ledger holds no P2P or payment transfer that no request asked for. Answers how
@@ -496,6 +521,7 @@ async fn crash_run(backend: Backend) {
     let stored = stored(&db).await;
     let applied = assert_fates(&members, &fates, &stored);
     assert_money_conserved(&db, FUND_MINOR * WALLETS as i64).await;
+    let announced = assert_every_p2p_transfer_announced_once(&db).await;
     let payments = fates
         .iter()
         .filter(|(op, fate)| op.path == "/v1/payments" && matches!(fate, Fate::Created(_)))
@@ -509,7 +535,7 @@ async fn crash_run(backend: Backend) {
          refused 402); {errors} undecided \
          answers {kinds:?} ({rate:.1}% of requests); {applied} requests moved money in the ledger, \
          each once; then {replays} acknowledged ones re-sent: each replayed its id; money conserved, \
-         ledger verified",
+         ledger verified; {announced} P2P transfers, each with its one transfer.received event",
         kills = KILLS,
         downtimes = downtimes.borrow(),
         total = started.elapsed(),
