@@ -100,33 +100,45 @@ impl Signer for KeyPair {
     }
 }
 
-/// An FFI [`Signer`] as the core's `keys::Signer`. The public key is read once, when the adapter
-/// is made, because the core asks for it infallibly and often.
-pub(crate) struct SignerAdapter {
-    inner: Arc<dyn Signer>,
-    public_key: PublicKey,
+/// An FFI [`Signer`] as the core's `keys::Signer`, or an in-memory [`KeyPair`] used directly.
+/// The public key is read once, when the adapter is made, because the core asks for it
+/// infallibly and often.
+pub(crate) enum SignerAdapter {
+    /// Any signer, possibly a platform keystore: the core checks each signature it returns.
+    Foreign {
+        inner: Arc<dyn Signer>,
+        public_key: PublicKey,
+    },
+    /// This library's own key: its signatures verify by construction, so they are not checked.
+    Local(Arc<KeyPair>),
 }
 
 impl SignerAdapter {
     pub(crate) fn new(inner: Arc<dyn Signer>) -> Result<SignerAdapter, Failure> {
         let text = inner.public_key().map_err(signer_failed)?;
         let public_key = text.parse::<PublicKey>()?;
-        Ok(SignerAdapter { inner, public_key })
+        Ok(SignerAdapter::Foreign { inner, public_key })
     }
 
     pub(crate) fn key_id(&self) -> KeyId {
-        self.public_key.key_id()
+        keys::Signer::public_key(self).key_id()
     }
 }
 
 impl keys::Signer for SignerAdapter {
     fn public_key(&self) -> PublicKey {
-        self.public_key
+        match self {
+            SignerAdapter::Foreign { public_key, .. } => *public_key,
+            SignerAdapter::Local(key) => key.secret.public_key(),
+        }
     }
 
     fn sign(&self, message: &[u8]) -> Result<Signature, KeyError> {
-        let bytes = self
-            .inner
+        let inner = match self {
+            SignerAdapter::Foreign { inner, .. } => inner,
+            SignerAdapter::Local(key) => return keys::Signer::sign(&key.secret, message),
+        };
+        let bytes = inner
             .sign(message.to_vec())
             .map_err(|err| KeyError::SignerFailed {
                 reason: err.to_string(),
@@ -138,6 +150,10 @@ impl keys::Signer for SignerAdapter {
                 bytes.len()
             ),
         })
+    }
+
+    fn signatures_verified(&self) -> bool {
+        matches!(self, SignerAdapter::Local(_))
     }
 }
 

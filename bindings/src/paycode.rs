@@ -14,7 +14,7 @@ use purse_core::keys::PublicKey;
 use purse_core::paycode::{self, NewPayCode, PaycodeError};
 
 use crate::error::{Failure, PurseError, guard};
-use crate::keys::{Signer, SignerAdapter};
+use crate::keys::{KeyPair, Signer, SignerAdapter};
 use crate::money::Money;
 
 /// How many counters one `CounterStore::save` reserves.
@@ -111,6 +111,24 @@ impl PayCodes {
         guard(|| {
             Ok(Arc::new(PayCodes {
                 signer: SignerAdapter::new(signer)?,
+                store,
+                block: Mutex::new(Block { next: 1, last: 0 }),
+            }))
+        })
+    }
+
+    /// Pay codes signed by an in-memory [`KeyPair`]: the same codes and counters as
+    /// `new(key.signer(), store)`, but the SDK does not re-check each signature (a `KeyPair`'s
+    /// verify by construction; a platform keystore's are checked), which is about a third of the
+    /// cost of a code.
+    #[uniffi::constructor]
+    pub fn with_key_pair(
+        key: Arc<KeyPair>,
+        store: Arc<dyn CounterStore>,
+    ) -> Result<Arc<PayCodes>, PurseError> {
+        guard(|| {
+            Ok(Arc::new(PayCodes {
+                signer: SignerAdapter::Local(key),
                 store,
                 block: Mutex::new(Block { next: 1, last: 0 }),
             }))

@@ -347,11 +347,23 @@ pub trait Signer: Send + Sync {
 
     /// Signs `message`. A keystore that cannot (locked, user cancelled) answers `SignerFailed`.
     fn sign(&self, message: &[u8]) -> Result<Signature, KeyError>;
+
+    /// True only when every signature `sign` returns verifies with `public_key` by construction
+    /// (an Ed25519 implementation this crate trusts signing with the very key it reports), so
+    /// code makers may skip checking it. Keystores outside this crate keep the default, `false`.
+    fn signatures_verified(&self) -> bool {
+        false
+    }
 }
 
 impl Signer for SecretKey {
     fn public_key(&self) -> PublicKey {
         SecretKey::public_key(self)
+    }
+
+    /// ed25519-dalek signing with the key whose public half is `public_key`.
+    fn signatures_verified(&self) -> bool {
+        true
     }
 
     fn sign(&self, message: &[u8]) -> Result<Signature, KeyError> {

@@ -237,7 +237,7 @@ pub fn generate(
     let signature = signer
         .sign(unsigned.as_bytes())
         .map_err(MerchantCodeError::Signer)?;
-    check_own_signature(&public_key, unsigned.as_bytes(), &signature)
+    check_own_signature(signer, unsigned.as_bytes(), &signature)
         .map_err(MerchantCodeError::Signer)?;
     let signature_text = z85::encode(&signature.to_bytes());
     let signed = builder

@@ -79,7 +79,7 @@ fun main(args: Array<String>) {
 
     // --- Consumer shows a pay code -----------------------------------------------------------
     val device = loadOrCreateKey(File(state, "device.key"))
-    val payCodes = PayCodes(device.signer(), FileCounterStore(File(state, "counters")))
+    val payCodes = PayCodes.withKeyPair(device, FileCounterStore(File(state, "counters")))
     val payCode = payCodes.generate(PayCodeRequest(cap = Money("25.00", "EUR")))
     File(state, "paycode.png").writeBytes(renderQrPng(payCode.text))
     println("consumer: device key ${device.keyId()} shows pay code #${payCode.counter} " +

@@ -359,5 +359,5 @@ fn kotlin_paycode_bench_runs() {
     let output = jvm.run("app.purse.bench.PayCodeBenchKt", &["20", "3"]);
     assert_success("PayCodeBench", &output);
     let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(text.matches(" us/call CPU ").count(), 5, "{text}");
+    assert_eq!(text.matches(" us/call CPU ").count(), 6, "{text}");
 }

@@ -290,14 +290,26 @@ fun main(args: Array<String>) {
         } catch (e: PurseException) { e }
         expect(refused is PurseException.Rejected || refused is PurseException.Invalid) { "tampered code: $refused" }
     }
+    check("paycode_with_key_pair") {
+        // The unchecked path for an in-memory key makes codes the core verifies, and shares the
+        // store's counters with the Signer path (the counter block after the first one's).
+        val direct = PayCodes.withKeyPair(device, store)
+        expect(direct.keyId() == device.keyId()) { direct.keyId() }
+        val code = direct.generate(PayCodeRequest(cap = Money("5.00", "USD")))
+        expect(code.counter == 17u) { "counter ${code.counter} after the first PayCodes' block" }
+        val verified = verifyPayCode(code.text, device.publicKey(), 16u, nowUnix(), Money("5.00", "USD"))
+        expect(verified.counter == 17u && verified.keyId == device.keyId()) { "$verified" }
+        fails<PurseException.Rejected>("paycode_over_limit") { verifyPayCode(code.text, device.publicKey(), null, nowUnix(), Money("5.01", "USD")) }
+    }
     check("paycode_counter_survives_restart") {
         // A new PayCodes over the same files is what the app sees after a restart. The first
-        // PayCodes reserved counters 1-16 (one save per block of 16); each restart starts a block.
-        expect(File(storeDir, "${device.keyId()}.counter").readText() == "16") { "first block on disk" }
+        // PayCodes reserved counters 1-16 (one save per block of 16), withKeyPair 17-32; each
+        // restart starts a block.
+        expect(File(storeDir, "${device.keyId()}.counter").readText() == "32") { "two blocks on disk" }
         val before = PayCodes(device.signer(), FileCounterStore(storeDir)).generate(PayCodeRequest())
         val after = PayCodes(device.signer(), FileCounterStore(storeDir)).generate(PayCodeRequest())
-        expect(before.counter == 17u && after.counter == 33u) { "${before.counter} then ${after.counter}" }
-        expect(File(storeDir, "${device.keyId()}.counter").readText() == "48") { "store holds the reserved end" }
+        expect(before.counter == 33u && after.counter == 49u) { "${before.counter} then ${after.counter}" }
+        expect(File(storeDir, "${device.keyId()}.counter").readText() == "64") { "store holds the reserved end" }
     }
     check("paycode_store_failure") {
         val failing = FileCounterStore(storeDir).apply { failSaves = true }

@@ -278,15 +278,25 @@ def main():
                                             purse.Money(amount="30.00", currency="USD")))
         assert purse.read_pay_code(code.text).counter == 1
 
+    @check("paycode_with_key_pair")
+    def _():
+        # The unchecked path for an in-memory key: codes the core verifies, counters shared.
+        direct = purse.PayCodes.with_key_pair(device, store)
+        code = direct.generate(purse.PayCodeRequest(cap=purse.Money(amount="5.00", currency="USD")))
+        assert code.counter == 17, code
+        verified = purse.verify_pay_code(code.text, device.public_key(), 16, now_unix(),
+                                         purse.Money(amount="5.00", currency="USD"))
+        assert verified.counter == 17 and verified.key_id == device.key_id(), verified
+
     @check("paycode_counter_survives_restart")
     def _():
-        # The first PayCodes reserved counters 1-16 (one save per block of 16); each new PayCodes,
-        # as after a restart, starts a new block.
-        assert store.load(device.key_id()) == 16
+        # The first PayCodes reserved counters 1-16 (one save per block of 16), with_key_pair
+        # 17-32; each new PayCodes, as after a restart, starts a new block.
+        assert store.load(device.key_id()) == 32
         before = purse.PayCodes(device.signer(), FileCounterStore(store_dir)).generate(purse.PayCodeRequest())
         after = purse.PayCodes(device.signer(), FileCounterStore(store_dir)).generate(purse.PayCodeRequest())
-        assert (before.counter, after.counter) == (17, 33), (before.counter, after.counter)
-        assert store.load(device.key_id()) == 48
+        assert (before.counter, after.counter) == (33, 49), (before.counter, after.counter)
+        assert store.load(device.key_id()) == 64
 
     @check("paycode_store_failure")
     def _():

@@ -383,6 +383,10 @@ struct Payable {
 #[derive(Clone)]
 pub struct Payments {
     db: Db,
+    /// Where this area's rows are written: the process's write gate
+    /// ([`Ledger::write_gate`]), so on SQLite they queue with the ledger's commits instead of
+    /// contending with them for the write lock.
+    writer: Db,
     ledger: Ledger,
     identity: std::sync::Arc<Identity>,
     merchants: Merchants,
@@ -401,6 +405,7 @@ impl Payments {
     ) -> Payments {
         Payments {
             db,
+            writer: ledger.write_gate(),
             ledger,
             identity,
             merchants,
@@ -419,14 +424,18 @@ impl Payments {
         dedupe_key: String,
         data: serde_json::Value,
     ) {
-        for owner_id in [payer_id, merchant_id] {
+        // Both in the same group commit, rather than one after the other.
+        let publishes = [payer_id, merchant_id].map(|owner_id| {
             let event = NewEvent {
                 owner_id: owner_id.to_owned(),
                 type_,
                 dedupe_key: dedupe_key.clone(),
                 data: data.clone(),
             };
-            if let Err(err) = self.events.publish(event).await {
+            async move { (owner_id, self.events.publish(event).await) }
+        });
+        for (owner_id, published) in futures_util::future::join_all(publishes).await {
+            if let Err(err) = published {
                 tracing::warn!(error = %err, owner_id, dedupe_key, "event not published");
             }
         }
@@ -543,7 +552,7 @@ impl Payments {
                 })
                 .await?;
         }
-        let row = store::insert_payment_or_get(&self.db, &pending).await?;
+        let row = store::insert_payment_or_get(&self.writer, &pending).await?;
         let ledger_reference = match &dynamic_reference {
             Some(reference) => format!("qr:{}:{reference}", merchant.id),
             None => format!("pay:{}", row.id),
@@ -564,7 +573,7 @@ impl Payments {
             Ok(posted) => posted,
             Err(err) => {
                 if is_definite(&err) {
-                    store::settle(&self.db, Table::Payments, &row.id, "failed", None).await?;
+                    store::settle(&self.writer, Table::Payments, &row.id, "failed", None).await?;
                 }
                 return Err(match err {
                     LedgerError::DuplicateReference(_) if dynamic_reference.is_some() => {
@@ -637,8 +646,12 @@ impl Payments {
         if found.is_none() {
             for device in store::devices_without_key_id(&self.db, KEY_ID_BACKFILL_MAX).await? {
                 if let Ok(key) = PublicKey::from_bytes(&device.public_key) {
-                    store::insert_device_key_id(&self.db, &key.key_id().to_string(), &device.id)
-                        .await?;
+                    store::insert_device_key_id(
+                        &self.writer,
+                        &key.key_id().to_string(),
+                        &device.id,
+                    )
+                    .await?;
                 }
             }
             found = store::device_of_key_id(&self.db, key_id).await?;
@@ -735,7 +748,7 @@ impl Payments {
             transfer_id: None,
             created_at_ms: now,
         };
-        match store::claim_paycode(&self.db, &row).await? {
+        match store::claim_paycode(&self.writer, &row).await? {
             Claim::Claimed => {}
             Claim::Replayed => {
                 // Two requests with one key racing in two processes: answer the winner.
@@ -777,7 +790,7 @@ impl Payments {
             Ok(posted) => posted,
             Err(err) => {
                 if is_definite(&err) {
-                    store::settle(&self.db, Table::Charges, &row.id, "failed", None).await?;
+                    store::settle(&self.writer, Table::Charges, &row.id, "failed", None).await?;
                 }
                 return Err(match err {
                     LedgerError::DuplicateReference(_) => PaymentError::PaycodeReplayed,
@@ -903,7 +916,7 @@ impl Payments {
             transfer_id: None,
             created_at_ms: now_ms(),
         };
-        match store::reserve_refund(&self.db, payable.table, &row).await? {
+        match store::reserve_refund(&self.writer, payable.table, &row).await? {
             Reserve::Reserved => {}
             Reserve::Exceeds => return Err(PaymentError::RefundExceeds),
         }
@@ -937,12 +950,12 @@ impl Payments {
             Ok(posted) => posted,
             Err(err) => {
                 if is_definite(&err) {
-                    store::release_refund(&self.db, payable.table, &row).await?;
+                    store::release_refund(&self.writer, payable.table, &row).await?;
                 }
                 return Err(err.into());
             }
         };
-        store::refund_succeeded(&self.db, &row.id, &posted.transfer.id).await?;
+        store::refund_succeeded(&self.writer, &row.id, &posted.transfer.id).await?;
         let mut done = row;
         done.status = "succeeded".to_owned();
         done.transfer_id = Some(posted.transfer.id);

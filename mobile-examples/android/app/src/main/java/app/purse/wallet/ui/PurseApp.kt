@@ -45,7 +45,7 @@ class PurseApp : Application() {
         val key = deviceKey(prefs, sealer)
         sessions = PrefsSessionStore(prefs, sealer)
         client = PurseClient(ClientConfig(baseUrl = BuildConfig.PURSE_BASE_URL), key.signer(), sessions)
-        payCodes = PayCodes(key.signer(), PrefsCounterStore(prefs))
+        payCodes = PayCodes.withKeyPair(key, PrefsCounterStore(prefs))
         merchantKeys = MerchantKeys(client, clock)
     }
 
