@@ -383,9 +383,9 @@ struct Payable {
 #[derive(Clone)]
 pub struct Payments {
     db: Db,
-    /// Where this area's rows are written: the process's write gate
-    /// ([`Ledger::write_gate`]), so on SQLite they queue with the ledger's commits instead of
-    /// contending with them for the write lock.
+    /// Where this area's rows are written. The shared pool: measured, routing these one-row
+    /// transactions through the write gate ([`Ledger::write_gate`]) made charges slower
+    /// (docs/benchmarks.md, 2026-12-02).
     writer: Db,
     ledger: Ledger,
     identity: std::sync::Arc<Identity>,
@@ -404,8 +404,8 @@ impl Payments {
         events: Events,
     ) -> Payments {
         Payments {
+            writer: db.clone(),
             db,
-            writer: ledger.write_gate(),
             ledger,
             identity,
             merchants,
