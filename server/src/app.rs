@@ -191,6 +191,16 @@ impl AppState {
     pub async fn shutdown(&self) {
         let dispatcher_wait = Duration::from_millis(self.config.webhooks.timeout_ms + 1_000);
         self.webhook_dispatcher.shutdown(dispatcher_wait).await;
+        // Answers sent before their idempotency record committed (SQLite) get it now.
+        if tokio::time::timeout(
+            crate::ledger::SHUTDOWN_STEP_TIMEOUT,
+            self.idempotency.flush(),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!("idempotency records did not flush in time; stopping anyway");
+        }
         self.ledger.shutdown().await;
         // Bounded like every ledger step: `close` waits for every checked-out connection, and a
         // connection held by a future dropped on a stopped thread (a wallet actor's balance read

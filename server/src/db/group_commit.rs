@@ -30,9 +30,16 @@ pub enum GroupCommitError {
 
 type Reply<R> = oneshot::Sender<Result<R, GroupCommitError>>;
 
+/// What the task's queue carries.
+enum Queued<T, R> {
+    Item(T, Reply<R>),
+    /// Answered once every item queued before it has been written (or has failed).
+    Flush(oneshot::Sender<()>),
+}
+
 /// Handle to one group-commit task. Cheap to clone.
 pub struct GroupCommit<T, R> {
-    tx: mpsc::Sender<(T, Reply<R>)>,
+    tx: mpsc::Sender<Queued<T, R>>,
 }
 
 impl<T, R> Clone for GroupCommit<T, R> {
@@ -66,57 +73,95 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     /// Queues `item` for the next batch and waits for its result. Never waits for room: a full
     /// queue is [`GroupCommitError::Busy`] at once.
     pub async fn submit(&self, item: T) -> Result<R, GroupCommitError> {
+        self.enqueue(item)?.await
+    }
+
+    /// Queues `item` now (before returning) and gives the future of its result, for a caller
+    /// that must not wait but needs the item in the queue before it goes on (a [`flush`] after
+    /// it then covers it). A full queue is [`GroupCommitError::Busy`].
+    ///
+    /// [`flush`]: GroupCommit::flush
+    pub fn enqueue(
+        &self,
+        item: T,
+    ) -> Result<
+        impl Future<Output = Result<R, GroupCommitError>> + Send + use<T, R>,
+        GroupCommitError,
+    > {
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send((item, reply)).map_err(|err| match err {
-            mpsc::error::TrySendError::Full(_) => GroupCommitError::Busy,
-            mpsc::error::TrySendError::Closed(_) => GroupCommitError::Stopped,
-        })?;
-        answer.await.unwrap_or(Err(GroupCommitError::Stopped))
+        self.tx
+            .try_send(Queued::Item(item, reply))
+            .map_err(|err| match err {
+                mpsc::error::TrySendError::Full(_) => GroupCommitError::Busy,
+                mpsc::error::TrySendError::Closed(_) => GroupCommitError::Stopped,
+            })?;
+        Ok(async move { answer.await.unwrap_or(Err(GroupCommitError::Stopped)) })
+    }
+
+    /// Waits until every item queued before this call has been written or has failed (at
+    /// shutdown, so answers already sent keep their records). Returns at once if the task has
+    /// stopped.
+    pub async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.tx.send(Queued::Flush(done)).await.is_ok() {
+            let _ = flushed.await;
+        }
     }
 }
 
 async fn run<T, R, F, Fut, E>(
     name: &'static str,
-    mut rx: mpsc::Receiver<(T, Reply<R>)>,
+    mut rx: mpsc::Receiver<Queued<T, R>>,
     batch_max: usize,
     mut write: F,
 ) where
     F: FnMut(Vec<T>) -> Fut,
     Fut: Future<Output = Result<Vec<R>, E>>,
-    E: std::error::Error,
+    E: std::error::Error + 'static,
 {
     let mut items = Vec::with_capacity(batch_max);
     let mut replies: Vec<Reply<R>> = Vec::with_capacity(batch_max);
-    while let Some((item, reply)) = rx.recv().await {
-        items.push(item);
-        replies.push(reply);
-        while items.len() < batch_max {
-            match rx.try_recv() {
-                Ok((item, reply)) => {
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        // Collect up to `batch_max` items; a flush ends the batch (it waits for what came before).
+        while let Some(queued) = next.take() {
+            match queued {
+                Queued::Item(item, reply) => {
                     items.push(item);
                     replies.push(reply);
                 }
-                Err(_) => break,
+                Queued::Flush(done) => {
+                    flushes.push(done);
+                    break;
+                }
+            }
+            if items.len() < batch_max {
+                next = rx.try_recv().ok();
             }
         }
         let count = items.len();
-        let failed = match write(std::mem::take(&mut items)).await {
-            Ok(results) => {
-                assert_eq!(results.len(), count, "{name}: one result per item");
-                for (reply, result) in replies.drain(..).zip(results) {
-                    // A caller that gave up still had its item written.
-                    let _ = reply.send(Ok(result));
+        let failed = count > 0
+            && match write(std::mem::take(&mut items)).await {
+                Ok(results) => {
+                    assert_eq!(results.len(), count, "{name}: one result per item");
+                    for (reply, result) in replies.drain(..).zip(results) {
+                        // A caller that gave up still had its item written.
+                        let _ = reply.send(Ok(result));
+                    }
+                    false
                 }
-                false
-            }
-            Err(err) => {
-                tracing::error!(writer = name, error = %err, source = ?err.source(), batch = count, "group commit failed");
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(GroupCommitError::Failed));
+                Err(err) => {
+                    tracing::error!(writer = name, error = %err, source = ?err.source(), batch = count, "group commit failed");
+                    for reply in replies.drain(..) {
+                        let _ = reply.send(Err(GroupCommitError::Failed));
+                    }
+                    true
                 }
-                true
-            }
-        };
+            };
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
         if failed {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -171,6 +216,30 @@ mod tests {
         });
         assert_eq!(writer.submit(1).await, Err(GroupCommitError::Failed));
         assert_eq!(writer.submit(2).await, Ok(2));
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_items_queued_before_it() {
+        let written = Arc::new(AtomicUsize::new(0));
+        let count = written.clone();
+        let writer = GroupCommit::start("test", 4, 100, move |items: Vec<u32>| {
+            let count = count.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                count.fetch_add(items.len(), Ordering::SeqCst);
+                Ok::<_, sqlx::Error>(items)
+            }
+        });
+        let pending: Vec<_> = (0..10u32).map(|i| writer.enqueue(i).unwrap()).collect();
+        writer.flush().await;
+        assert_eq!(
+            written.load(Ordering::SeqCst),
+            10,
+            "flush returned before the items"
+        );
+        for (i, result) in pending.into_iter().enumerate() {
+            assert_eq!(result.await, Ok(i as u32));
+        }
     }
 
     #[tokio::test]

@@ -22,7 +22,8 @@
 //!    transaction, so a keyed request costs a share of one commit) and answer. On SQLite the
 //!    answer is sent at once and recorded after: no other process can answer the key, and until
 //!    the record is written the in-memory claim holds the answer, so a retry replays it from
-//!    memory. On PostgreSQL the answer waits for its record, which may lose to another process's
+//!    memory. The record is queued before the answer leaves and a graceful shutdown flushes the
+//!    queue ([`Idempotency::flush`]); only a crash can lose it (see below). On PostgreSQL the answer waits for its record, which may lose to another process's
 //!    (see below).
 //!
 //! Answers that say nothing about the request itself are not recorded, so the same key may be
@@ -396,11 +397,19 @@ impl Idempotency {
                     fingerprint,
                     answer,
                 }));
-                let idempotency = self.clone();
-                tokio::spawn(async move {
-                    idempotency.record(record).await;
-                    drop(claim);
-                });
+                // Queued before the answer leaves, so a shutdown's `flush` writes it.
+                match self.writer.enqueue(record) {
+                    Ok(written) => {
+                        tokio::spawn(async move {
+                            if let Err(err) = written.await {
+                                tracing::warn!(error = %err, "idempotency record not written");
+                            }
+                            drop(claim);
+                        });
+                    }
+                    // The claim is released now, so a retry runs (safely: module docs).
+                    Err(err) => tracing::warn!(error = %err, "idempotency record not queued"),
+                }
                 return Ok(response);
             }
             let recorded = self.record(record).await;
@@ -491,6 +500,12 @@ impl Idempotency {
                 None => Err(IdempotencyError::InUse.into()),
             },
         ))
+    }
+
+    /// Waits until every answer already sent has its record written (or failed): for shutdown,
+    /// after the HTTP server stopped.
+    pub async fn flush(&self) {
+        self.writer.flush().await;
     }
 
     /// Queues `record` and waits for its commit. A failure is logged, not returned as an error:
