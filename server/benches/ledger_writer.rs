@@ -160,7 +160,8 @@ fn prepared(from: &str, to: &str, amount_minor: i64, kind: &'static str) -> Prep
         amount_minor,
         memo: None,
         created_at_ms: now_ms(),
-        event: None,
+        events: Vec::new(),
+        charge: None,
     }
 }
 

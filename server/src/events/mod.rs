@@ -4,9 +4,10 @@
 //! Business areas publish with [`Events::publish`] **after** their money movement committed,
 //! under a `dedupe_key` that names the business fact (`payment:pay_…`), so a retried operation
 //! publishes once; publishes are group-committed ([`crate::db::group_commit`]). A P2P transfer's
-//! `transfer.received` is instead committed by the ledger writer in the transfer's own
-//! transaction ([`crate::ledger::Ledger::transfer_announced`]; same store functions, same order
-//! rules), and its publisher only wakes readers ([`Events::notify`]). Readers page through
+//! `transfer.received` and a charge's two `payment.succeeded` are instead committed by the
+//! ledger writer in the transfer's own transaction ([`crate::ledger::Ledger::transfer_with`];
+//! same store functions, same order rules), and their publishers only wake readers
+//! ([`Events::notify`]). Readers page through
 //! [`Events::after`].
 //!
 //! Readers learn about new events two ways: an in-process broadcast of the owner id wakes them

@@ -285,6 +285,11 @@ pub enum LedgerError {
     WalletBusy,
     #[error("the ledger is saturated")]
     LedgerBusy,
+    /// The charge committed with the transfer ([`Outbox::charge`]) was refused: its pay code
+    /// counter is not above the device's last accepted one, or another charge holds its
+    /// idempotency key. Nothing moved.
+    #[error("the pay code was used already")]
+    PaycodeReplayed,
     #[error("the ledger is unavailable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]
@@ -307,6 +312,7 @@ impl LedgerError {
             LedgerError::DuplicateReference(_) => "duplicate_reference",
             LedgerError::WalletBusy => "wallet_busy",
             LedgerError::LedgerBusy => "ledger_busy",
+            LedgerError::PaycodeReplayed => "paycode_replayed",
             LedgerError::Unavailable(_) => "ledger_unavailable",
             LedgerError::Storage(_) => "storage_error",
         }
@@ -354,6 +360,10 @@ impl From<LedgerError> for ApiError {
             )
             .detail("a different transfer was already posted under this reference"),
             LedgerError::WalletBusy => ApiError::too_many_requests(code, err.to_string()),
+            LedgerError::PaycodeReplayed => {
+                ApiError::new(StatusCode::CONFLICT, code, "Pay code already used")
+                    .detail(err.to_string())
+            }
             LedgerError::WalletFrozen => ApiError::new(StatusCode::LOCKED, code, "Wallet frozen")
                 .detail("an operator froze this wallet; it cannot be debited until it is unfrozen"),
             LedgerError::LedgerBusy | LedgerError::Unavailable(_) => {
@@ -415,25 +425,41 @@ impl NewTransfer {
             amount_minor: self.amount_minor,
             memo: self.memo,
             created_at_ms: now_ms(),
-            event: None,
+            events: Vec::new(),
+            charge: None,
         })
     }
 }
 
-/// An event to commit in the same transaction as a transfer ([`Ledger::transfer_announced`]):
-/// published under the dedupe key `transfer:<txn id>`, with the data `render` makes of the
-/// transfer as it will be committed.
+/// What commits in the same database transaction as a transfer ([`Ledger::transfer_with`]):
+/// the transactional outbox. Each exists exactly when the transfer does, and a replay of the
+/// transfer finds them already stored. The caller wakes live readers of the events once the
+/// transfer returns ([`crate::events::Events::notify`]).
+#[derive(Default)]
+pub struct Outbox {
+    pub announce: Vec<Announce>,
+    /// A merchant charge the transfer pays: stored `succeeded` with the transfer's id, after its
+    /// pay code claim; a refused claim refuses the transfer ([`LedgerError::PaycodeReplayed`]).
+    pub charge: Option<crate::payments::store::ChargeRow>,
+}
+
+/// An event committed with a transfer ([`Outbox`]), with the data `render` makes of the transfer
+/// as it will be committed; published under `dedupe_key`, or `transfer:<txn id>` when `None`.
 pub struct Announce {
     /// Whose event it is (`usr_…` or `mer_…`).
     pub owner_id: String,
     pub type_: purse_core::api::events::EventType,
-    pub render: fn(&Transfer) -> Result<serde_json::Value, String>,
+    pub dedupe_key: Option<String>,
+    pub render: Render,
 }
+
+/// What makes an [`Announce`]'s event data of the transfer as it will be committed.
+pub type Render = Box<dyn FnOnce(&Transfer) -> Result<serde_json::Value, String> + Send>;
 
 impl Announce {
     /// The event row for `prepared`, or `None` (logged) when `render` fails: the money still
     /// moves, unannounced, rather than being refused for a rendering bug.
-    fn row_for(&self, prepared: &Prepared) -> Option<crate::events::store::NewRow> {
+    fn row_for(self, prepared: &Prepared) -> Option<crate::events::store::NewRow> {
         let draft = Transfer {
             seq: 0,
             id: prepared.id.clone(),
@@ -451,10 +477,12 @@ impl Announce {
         match (self.render)(&draft) {
             Ok(data) => Some(crate::events::store::NewRow {
                 id: ids::new_id(IdKind::Event),
-                owner_id: self.owner_id.clone(),
+                owner_id: self.owner_id,
                 type_: self.type_.as_str().to_owned(),
                 data: data.to_string(),
-                dedupe_key: format!("transfer:{}", prepared.id),
+                dedupe_key: self
+                    .dedupe_key
+                    .unwrap_or_else(|| format!("transfer:{}", prepared.id)),
                 created_at_ms: prepared.created_at_ms,
             }),
             Err(err) => {
@@ -565,30 +593,31 @@ impl Ledger {
 
     /// Posts one transfer (see the module docs for the path it takes and its idempotency).
     pub async fn transfer(&self, request: NewTransfer) -> Result<Posted, LedgerError> {
-        self.post(request, None).await
+        self.post(request, Outbox::default()).await
     }
 
-    /// [`Ledger::transfer`] that also commits `announce`'s event in the transfer's own database
-    /// transaction, so the event exists exactly when the transfer does (a replay of a transfer
-    /// finds its event already stored). The caller wakes live readers once it returns
-    /// ([`crate::events::Events::notify`]).
-    pub async fn transfer_announced(
+    /// [`Ledger::transfer`] that also commits `outbox` in the transfer's own database
+    /// transaction (see [`Outbox`]).
+    pub async fn transfer_with(
         &self,
         request: NewTransfer,
-        announce: Announce,
+        outbox: Outbox,
     ) -> Result<Posted, LedgerError> {
-        self.post(request, Some(announce)).await
+        self.post(request, outbox).await
     }
 
-    async fn post(
-        &self,
-        request: NewTransfer,
-        announce: Option<Announce>,
-    ) -> Result<Posted, LedgerError> {
+    async fn post(&self, request: NewTransfer, outbox: Outbox) -> Result<Posted, LedgerError> {
         let mut prepared = request.clone().prepare()?;
-        if let Some(announce) = announce {
-            prepared.event = announce.row_for(&prepared);
-        }
+        prepared.events = outbox
+            .announce
+            .into_iter()
+            .filter_map(|announce| announce.row_for(&prepared))
+            .collect();
+        prepared.charge = outbox.charge.map(|mut charge| {
+            charge.status = "succeeded".to_owned();
+            charge.transfer_id = Some(prepared.id.clone());
+            charge
+        });
         let outcome = match AccountKind::of_id(&prepared.debit_account) {
             Some(AccountKind::Wallet)
                 if request.kind.blocked_by_freeze()

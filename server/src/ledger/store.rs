@@ -16,12 +16,16 @@
 //! 4. Balances move by the net delta per account with one statement (`UPDATE ... FROM`), which
 //!    returns the new balances; the schema's `CHECK (balance_minor >= 0)` on wallets is the final
 //!    guard against overdraft, also with two processes.
-//! 5. The head moves to the last row, guarded by the seq read in step 1.
+//! 5. The transactional outbox of the batch ([`super::Outbox`]): each charge's pay code claim
+//!    and charge row ([`crate::payments::store::stage_charge_sqlite`], in device order), then
+//!    every event with one multi-row insert.
+//! 6. The head moves to the last row, guarded by the seq read in step 1.
 //!
 //! If a statement fails on a constraint (a duplicate reference, an overdraft the cache did not
-//! see, an unknown account), the transaction rolls back and the batch is replayed transfer by
-//! transfer inside one transaction with a savepoint each, so the offenders are rejected and the
-//! others still commit together.
+//! see, an unknown account) or a pay code claim is refused, the transaction rolls back and the
+//! batch is replayed transfer by transfer inside one transaction with a savepoint each, so the
+//! offenders are rejected (a refused claim as [`LedgerError::PaycodeReplayed`]) and the others
+//! still commit together.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +36,7 @@ use super::chain::{self, ChainFields, GENESIS, HASH_LEN};
 use super::{Account, AccountKind, LedgerError, Posted, Transfer};
 use crate::db::{Db, sqlite_chunks, sqlite_values};
 use crate::events::store::NewRow;
+use crate::payments::store::ChargeRow;
 use crate::with_db;
 
 /// A transfer accepted for commit: validated, with its id and time assigned.
@@ -46,9 +51,13 @@ pub struct Prepared {
     pub amount_minor: i64,
     pub memo: Option<String>,
     pub created_at_ms: i64,
-    /// An event committed in the same transaction as the transfer, if it is committed (the
-    /// transactional outbox: a transfer and its announcement never exist one without the other).
-    pub event: Option<NewRow>,
+    /// Events committed in the same transaction as the transfer, if it is committed (the
+    /// transactional outbox: a transfer and its announcements never exist one without the other).
+    pub events: Vec<NewRow>,
+    /// A merchant charge this transfer pays, stored (succeeded, with this transfer's id) in the
+    /// same transaction together with its pay code claim; the transfer is refused with
+    /// [`LedgerError::PaycodeReplayed`] when the claim is (see [`crate::payments::store`]).
+    pub charge: Option<ChargeRow>,
 }
 
 /// One row as written: the prepared transfer, its chain position and hashes.
@@ -143,6 +152,8 @@ struct BalanceRow {
 trait BulkWrite {
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error>;
     async fn insert_events(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error>;
+    /// Claims the charge's pay code and stores it; `Ok(false)` when the claim is refused.
+    async fn stage_charge(&mut self, row: &ChargeRow) -> Result<bool, sqlx::Error>;
     async fn apply_deltas(
         &mut self,
         deltas: &[(String, i64)],
@@ -152,6 +163,10 @@ trait BulkWrite {
 impl BulkWrite for sqlx::SqliteConnection {
     async fn insert_events(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error> {
         crate::events::store::insert_sqlite(self, rows).await
+    }
+
+    async fn stage_charge(&mut self, row: &ChargeRow) -> Result<bool, sqlx::Error> {
+        crate::payments::store::stage_charge_sqlite(self, row).await
     }
 
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
@@ -220,6 +235,10 @@ impl BulkWrite for sqlx::SqliteConnection {
 impl BulkWrite for sqlx::PgConnection {
     async fn insert_events(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error> {
         crate::events::store::insert_postgres(self, rows).await
+    }
+
+    async fn stage_charge(&mut self, row: &ChargeRow) -> Result<bool, sqlx::Error> {
+        crate::payments::store::stage_charge_postgres(self, row).await
     }
 
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
@@ -312,6 +331,8 @@ where
 enum FastPathError {
     /// A constraint refused some row: replay transfer by transfer.
     Constraint(sqlx::Error),
+    /// A charge's pay code claim was refused: replay transfer by transfer.
+    ClaimRefused,
     Db(sqlx::Error),
 }
 
@@ -366,7 +387,16 @@ pub async fn commit_batch(
         tx.insert_transfers(&rows).await.map_err(classify)?;
         let deltas = net_deltas(&rows);
         let balances = tx.apply_deltas(&deltas).await.map_err(classify)?;
-        let events: Vec<NewRow> = batch.iter().filter_map(|p| p.event.clone()).collect();
+        // In device order: on PostgreSQL a claim locks the device's counter row, and batches of
+        // two processes that each take their locks in one order cannot wait on each other.
+        let mut charges: Vec<&ChargeRow> = batch.iter().filter_map(|p| p.charge.as_ref()).collect();
+        charges.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        for charge in charges {
+            if !tx.stage_charge(charge).await.map_err(classify)? {
+                return Err(FastPathError::ClaimRefused);
+            }
+        }
+        let events: Vec<NewRow> = batch.iter().flat_map(|p| p.events.iter().cloned()).collect();
         if !events.is_empty() {
             tx.insert_events(&events).await.map_err(classify)?;
         }
@@ -413,6 +443,13 @@ pub async fn commit_batch(
             tracing::debug!(error = %err, transfers = batch.len(), "batch refused by a constraint; isolating");
             commit_one_by_one(db, batch).await
         }
+        Err(FastPathError::ClaimRefused) => {
+            tracing::debug!(
+                transfers = batch.len(),
+                "a pay code claim of the batch was refused; isolating"
+            );
+            commit_one_by_one(db, batch).await
+        }
     }
 }
 
@@ -431,15 +468,21 @@ async fn commit_one_by_one(
             let row = chain_one(prepared, seq + 1, prev);
             // Nested begin on a connection inside a transaction is a SAVEPOINT.
             let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
-            let attempt: Result<(i64, i64), sqlx::Error> = async {
+            // `Ok(None)`: the charge's pay code claim was refused.
+            let attempt: Result<Option<(i64, i64)>, sqlx::Error> = async {
                 savepoint.insert_transfers(std::slice::from_ref(&row)).await?;
                 let deltas = [
                     (prepared.debit_account.clone(), -prepared.amount_minor),
                     (prepared.credit_account.clone(), prepared.amount_minor),
                 ];
                 let balances = savepoint.apply_deltas(&deltas).await?;
-                if let Some(event) = &prepared.event {
-                    savepoint.insert_events(std::slice::from_ref(event)).await?;
+                if let Some(charge) = &prepared.charge
+                    && !savepoint.stage_charge(charge).await?
+                {
+                    return Ok(None);
+                }
+                if !prepared.events.is_empty() {
+                    savepoint.insert_events(&prepared.events).await?;
                 }
                 let find = |account: &str| {
                     balances.iter().find(|b| b.account == account).map(|b| {
@@ -452,11 +495,15 @@ async fn commit_one_by_one(
                 };
                 let debit = find(&prepared.debit_account).expect("foreign key passed");
                 let credit = find(&prepared.credit_account).expect("foreign key passed");
-                Ok((debit, credit))
+                Ok(Some((debit, credit)))
             }
             .await;
             match attempt {
-                Ok((debit_balance_minor, credit_balance_minor)) => {
+                Ok(None) => {
+                    savepoint.rollback().await?;
+                    results.push(Err(LedgerError::PaycodeReplayed));
+                }
+                Ok(Some((debit_balance_minor, credit_balance_minor))) => {
                     savepoint.commit().await?;
                     seq = row.seq;
                     prev = row.hash;
@@ -502,6 +549,8 @@ macro_rules! explain_rejection_body {
                 .await?;
             return Ok(match existing {
                 Some(row) => LedgerError::DuplicateReference(Box::new(transfer_from_row(&row)?)),
+                // A charge already holds this one's idempotency key or pay code counter.
+                None if prepared.charge.is_some() => LedgerError::PaycodeReplayed,
                 // The id collided (120 random bits: practically never); the caller may retry.
                 None => LedgerError::Unavailable("transfer id collision".to_owned()),
             });

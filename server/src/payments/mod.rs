@@ -6,7 +6,7 @@
 //!   check it is a Purse code, verify its signature with the merchant's key, then move the money
 //!   payer wallet → merchant wallet.
 //! - **Consumer-presented** (`POST /v1/charges`, POS key): verify the pay code with the device's
-//!   registered key, claim its counter, move the money.
+//!   registered key, then move the money with the code's claim in the same transaction.
 //! - **Refunds** (`POST /v1/refunds`): reserve, then move merchant wallet → payer wallet.
 //!
 //! **Invariant (single use):** a dynamic code's payment is posted under the ledger reference
@@ -16,9 +16,11 @@
 //! hence the same payment id and memo) is answered with the original transfer.
 //!
 //! **Invariant (counter monotonic):** a pay code is accepted only if its counter is above the
-//! device's last accepted counter; the counter is raised by a conditional upsert in the same
-//! transaction as the charge row is inserted (`store::claim_paycode`), so two processes can never
-//! both accept a code. The charge is posted under `paycode:<device id>:<counter>`.
+//! device's last accepted counter; the counter is raised by a conditional upsert in the ledger
+//! batch transaction that posts the charge's transfer and inserts its row
+//! (`store::stage_charge_sqlite`, through [`Ledger::transfer_with`]), so two processes can never
+//! both accept a code, and a refused charge (insufficient funds, a busy wallet) leaves the code
+//! usable. The charge is posted under `paycode:<device id>:<counter>`.
 //!
 //! **Invariant (refund cap):** the sum of a payment's refunds never exceeds it: each refund first
 //! reserves its amount with `UPDATE ... SET refunded_minor = refunded_minor + a WHERE
@@ -48,11 +50,13 @@ use crate::events::{Events, NewEvent};
 use crate::idempotency::IdempotencyKey;
 use crate::identity::{Identity, IdentityError};
 use crate::ids::{self, IdKind};
-use crate::ledger::{AccountKind, Ledger, LedgerError, NewTransfer, TransferKind, now_ms};
+use crate::ledger::{
+    AccountKind, Announce, Ledger, LedgerError, NewTransfer, Outbox, TransferKind, now_ms,
+};
 use crate::merchants::store::MerchantRow;
 use crate::merchants::{MerchantCaller, MerchantError, Merchants, PosKey, currency_of};
 use crate::risk::{Attempt, Risk, RiskError};
-use store::{ChargeRow, Claim, PaymentRow, RefundRow, Reserve, Table};
+use store::{ChargeRow, PaymentRow, RefundRow, Reserve, Table};
 
 /// Longest scanned EMV payload accepted (EMV allows 512 characters).
 pub const PAYLOAD_CHARS_MAX: usize = 512;
@@ -158,6 +162,7 @@ impl From<LedgerError> for PaymentError {
         match err {
             LedgerError::InsufficientFunds => PaymentError::InsufficientFunds,
             LedgerError::CurrencyMismatch => PaymentError::CurrencyMismatch,
+            LedgerError::PaycodeReplayed => PaymentError::PaycodeReplayed,
             other => PaymentError::Ledger(other),
         }
     }
@@ -365,6 +370,20 @@ fn is_definite(err: &LedgerError) -> bool {
             | LedgerError::MemoTooLong
             | LedgerError::CurrencyInvalid
     )
+}
+
+/// The transfer that pays a charge: its reference names the pay code (device and counter), so
+/// one code can never move money twice, and its memo the charge row.
+fn charge_transfer(row: &ChargeRow, merchant: &MerchantRow) -> NewTransfer {
+    NewTransfer {
+        reference: format!("paycode:{}:{}", row.device_id, row.counter),
+        kind: TransferKind::Payment,
+        debit_account: row.payer_wallet.clone(),
+        credit_account: merchant.wallet_id.clone(),
+        currency: row.currency.clone(),
+        amount_minor: row.amount_minor,
+        memo: Some(row.id.clone()),
+    }
 }
 
 /// A payment or charge as a refund sees it.
@@ -748,19 +767,62 @@ impl Payments {
             transfer_id: None,
             created_at_ms: now,
         };
-        match store::claim_paycode(&self.writer, &row).await? {
-            Claim::Claimed => {}
-            Claim::Replayed => {
-                // Two requests with one key racing in two processes: answer the winner.
-                if let Some(existing) =
-                    store::charge_by_key(&self.db, &merchant.id, key.as_str()).await?
-                {
-                    return self.finish_charge(&merchant, existing).await;
-                }
-                return Err(PaymentError::PaycodeReplayed);
+        // The pay code claim, the charge row and both events commit in the transfer's own
+        // transaction (the ledger's outbox): one durable commit per ledger batch, not three per
+        // charge, and no charge row without its money or money without its row.
+        let announce = [row.payer_id.clone(), merchant.id.clone()].map(|owner_id| {
+            let draft = row.clone();
+            Announce {
+                owner_id,
+                type_: EventType::PaymentSucceeded,
+                dedupe_key: Some(format!("charge:{}", row.id)),
+                render: Box::new(move |transfer: &crate::ledger::Transfer| {
+                    let mut done = draft;
+                    done.status = "succeeded".to_owned();
+                    done.transfer_id = Some(transfer.id.clone());
+                    let charge = charge_view(&done).map_err(|err| err.to_string())?;
+                    serde_json::to_value(charge).map_err(|err| err.to_string())
+                }),
             }
+        });
+        let outbox = Outbox {
+            announce: announce.into(),
+            charge: Some(row.clone()),
+        };
+        match self
+            .ledger
+            .transfer_with(charge_transfer(&row, &merchant), outbox)
+            .await
+        {
+            Ok(posted) => {
+                self.events.notify(&row.payer_id);
+                self.events.notify(&merchant.id);
+                let mut done = row;
+                done.status = "succeeded".to_owned();
+                done.transfer_id = Some(posted.transfer.id);
+                tracing::info!(charge_id = %done.id, merchant_id = %merchant.id, "charge succeeded");
+                charge_view(&done)
+            }
+            Err(LedgerError::PaycodeReplayed | LedgerError::DuplicateReference(_)) => {
+                self.replayed_charge(&merchant, key).await
+            }
+            // Nothing was stored: the code stays usable (the answer is recorded under the
+            // Idempotency-Key like any other).
+            Err(err) => Err(err.into()),
         }
-        self.finish_charge(&merchant, row).await
+    }
+
+    /// The answer when a charge's pay code claim lost: the charge stored under the same
+    /// Idempotency-Key (the same request racing itself, in two processes), else a replay.
+    async fn replayed_charge(
+        &self,
+        merchant: &MerchantRow,
+        key: &IdempotencyKey,
+    ) -> Result<Charge, PaymentError> {
+        match store::charge_by_key(&self.db, &merchant.id, key.as_str()).await? {
+            Some(existing) => self.finish_charge(merchant, existing).await,
+            None => Err(PaymentError::PaycodeReplayed),
+        }
     }
 
     /// Moves the money of a claimed charge (again, idempotently, for a retried one).
@@ -774,18 +836,7 @@ impl Payments {
             "failed" => return Err(PaymentError::InsufficientFunds),
             _ => {}
         }
-        let posted = self
-            .ledger
-            .transfer(NewTransfer {
-                reference: format!("paycode:{}:{}", row.device_id, row.counter),
-                kind: TransferKind::Payment,
-                debit_account: row.payer_wallet.clone(),
-                credit_account: merchant.wallet_id.clone(),
-                currency: row.currency.clone(),
-                amount_minor: row.amount_minor,
-                memo: Some(row.id.clone()),
-            })
-            .await;
+        let posted = self.ledger.transfer(charge_transfer(&row, merchant)).await;
         let posted = match posted {
             Ok(posted) => posted,
             Err(err) => {

@@ -1,17 +1,14 @@
 //! Payments storage: the only SQL of payments, charges, refunds and pay code counters, written
 //! once for SQLite and PostgreSQL through [`with_db!`]. The conditional statements here are what
 //! keeps the module invariants across processes: the pay code counter only rises
-//! ([`claim_paycode`]) and refunds never pass the original amount ([`reserve_refund`]).
+//! ([`stage_charge_sqlite`], run by the ledger writer in a charge's transfer transaction) and
+//! refunds never pass the original amount ([`reserve_refund`]).
 
 use sqlx::FromRow;
 
 use crate::db::Db;
 use crate::identity::store::DeviceRow;
 use crate::with_db;
-
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
 
 /// A payment of a merchant-presented code.
 #[derive(Clone, Debug, FromRow)]
@@ -151,22 +148,15 @@ pub async fn settle(
 
 // --- charges and pay code counters ---------------------------------------------------------------
 
-/// What claiming a pay code did.
-#[derive(Debug)]
-pub enum Claim {
-    /// The counter rose and the charge row is stored (pending).
-    Claimed,
-    /// The counter is not above the device's last accepted one, or this (device, counter) was
-    /// charged already: nothing changed.
-    Replayed,
-}
-
-/// In one transaction: raises the device's pay code counter to `row.counter` only if it is
-/// above the stored one (a conditional upsert, so two processes cannot both accept a counter),
-/// and inserts the pending charge.
-pub async fn claim_paycode(db: &Db, row: &ChargeRow) -> Result<Claim, sqlx::Error> {
-    with_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+/// The two statements that claim a pay code, run on a connection inside a transaction the
+/// caller owns: raise the device's pay code counter to `row.counter` only if it is above the
+/// stored one (a conditional upsert, so two processes cannot both accept a counter), then
+/// insert `row` with its status and transfer. `Ok(false)` when the counter was not above (a
+/// replay); a charge already holding `row`'s idempotency key, counter or id is a unique
+/// violation, left to the caller.
+macro_rules! stage_charge_body {
+    ($conn:expr, $row:expr) => {{
+        let row: &ChargeRow = $row;
         let raised = sqlx::query(
             "INSERT INTO paycode_counters (device_id, last_counter) VALUES ($1, $2) \
              ON CONFLICT (device_id) DO UPDATE SET last_counter = excluded.last_counter \
@@ -174,17 +164,17 @@ pub async fn claim_paycode(db: &Db, row: &ChargeRow) -> Result<Claim, sqlx::Erro
         )
         .bind(&row.device_id)
         .bind(row.counter)
-        .execute(&mut *tx)
+        .execute(&mut *$conn)
         .await?
         .rows_affected();
         if raised != 1 {
-            tx.rollback().await?;
-            return Ok(Claim::Replayed);
+            return Ok(false);
         }
-        let inserted = sqlx::query(
+        sqlx::query(
             "INSERT INTO charges (id, merchant_id, payer_id, payer_wallet, device_id, counter, \
              idempotency_key, amount_minor, currency, reference, status, refunded_minor, \
-             created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11)",
+             transfer_id, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
         )
         .bind(&row.id)
         .bind(&row.merchant_id)
@@ -196,21 +186,29 @@ pub async fn claim_paycode(db: &Db, row: &ChargeRow) -> Result<Claim, sqlx::Erro
         .bind(row.amount_minor)
         .bind(&row.currency)
         .bind(&row.reference)
+        .bind(&row.status)
+        .bind(&row.transfer_id)
         .bind(row.created_at_ms)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {
-                tx.commit().await?;
-                Ok(Claim::Claimed)
-            }
-            Err(err) if is_unique_violation(&err) => {
-                tx.rollback().await?;
-                Ok(Claim::Replayed)
-            }
-            Err(err) => Err(err),
-        }
-    })
+        .execute(&mut *$conn)
+        .await?;
+        Ok(true)
+    }};
+}
+
+/// [`stage_charge_body`] on a SQLite connection (the ledger writer's batch transaction).
+pub async fn stage_charge_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    row: &ChargeRow,
+) -> Result<bool, sqlx::Error> {
+    stage_charge_body!(conn, row)
+}
+
+/// [`stage_charge_body`] on a PostgreSQL connection (the ledger writer's batch transaction).
+pub async fn stage_charge_postgres(
+    conn: &mut sqlx::PgConnection,
+    row: &ChargeRow,
+) -> Result<bool, sqlx::Error> {
+    stage_charge_body!(conn, row)
 }
 
 pub async fn charge(db: &Db, id: &str) -> Result<Option<ChargeRow>, sqlx::Error> {

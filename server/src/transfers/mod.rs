@@ -27,7 +27,7 @@ use crate::idempotency::IdempotencyKey;
 use crate::identity::{Identity, IdentityError, LoginId};
 use crate::ids::{self, IdKind};
 use crate::ledger::{
-    Announce, Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Transfer, TransferKind,
+    Announce, Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Outbox, Transfer, TransferKind,
 };
 use crate::wallets::{self, WalletError};
 use limits::Limits;
@@ -312,12 +312,17 @@ impl Transfers {
         let announce = Announce {
             owner_id: to.owner_id.clone(),
             type_: EventType::TransferReceived,
-            render: |transfer| {
+            dedupe_key: None,
+            render: Box::new(|transfer| {
                 let wire = to_wire(transfer.clone()).map_err(|err| err.to_string())?;
                 serde_json::to_value(wire).map_err(|err| err.to_string())
-            },
+            }),
         };
-        match inner.ledger.transfer_announced(request, announce).await {
+        let outbox = Outbox {
+            announce: vec![announce],
+            charge: None,
+        };
+        match inner.ledger.transfer_with(request, outbox).await {
             Ok(posted) => {
                 drop(reservation);
                 inner.events.notify(&to.owner_id);

@@ -5,6 +5,7 @@
 use purse_core::keys::SecretKey;
 use purse_core::money::{Amount, Currency};
 use purse_core::paycode::{self, NewPayCode};
+use purse_server::with_db;
 use serde_json::{Value, json};
 
 use crate::merchants::{Shop, bearer_call, shop};
@@ -276,6 +277,139 @@ async fn every_charge_refusal_has_its_code() {
         assert_problem(&reply, 400, "amount_too_precise");
 
         assert_eq!(balance(base, &bo, &bo_wallet).await, "5.00");
+        let out = server.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    }
+}
+
+/// Rounds of concurrent charges, every code sent twice at once (so ledger batches hold claims
+/// that lose), with one payer short of money: each code is charged at most once, a refusal for
+/// funds leaves its code usable, and in the database every charge row is `succeeded` with its
+/// transfer (`paycode:<device>:<counter>`, memo the charge) and its two `payment.succeeded`
+/// events. A charge never exists without its money nor money without its charge (the ledger's
+/// outbox).
+#[actix_rt::test]
+async fn concurrent_charges_commit_with_their_transfer_and_events() {
+    const PAYERS: u8 = 12;
+    const ROUNDS: u32 = 4;
+    for backend in BACKENDS {
+        let Some(server) = start(backend, "charge_outbox") else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let shop = shop(base, "shop@example.com", 1).await;
+        let mut payers = Vec::new();
+        for n in 0..PAYERS {
+            // The last payer can pay two of its four charges of 1.50.
+            let funds = if n == PAYERS - 1 { "3.00" } else { "50.00" };
+            payers.push(payer(base, &format!("p{n}@example.com"), 10 + n, funds).await);
+        }
+        let mut created = 0usize;
+        for round in 1..=ROUNDS {
+            let mut sends = Vec::new();
+            for (who, _) in &payers {
+                let code = paycode_of(&who.phone.secret, round, 0, None);
+                for _ in 0..2 {
+                    let body = charge_body(&code, "1.50");
+                    let shop = &shop;
+                    sends.push(async move { charge(base, shop, &new_key(), &body).await });
+                }
+            }
+            let replies = futures_util::future::join_all(sends).await;
+            for (pair, (who, _)) in replies.chunks(2).zip(&payers) {
+                let statuses = [pair[0].status, pair[1].status];
+                let won = statuses.iter().filter(|s| **s == 201).count();
+                let short = who.email == format!("p{}@example.com", PAYERS - 1);
+                if short && round > 2 {
+                    assert_eq!(statuses, [402, 402], "{backend:?}: {}", pair[0].text);
+                } else if short {
+                    // The twin may be refused for funds (the winner's amount is held) or as
+                    // a replay.
+                    assert_eq!(won, 1, "{backend:?} {statuses:?}: {}", pair[0].text);
+                    assert!(
+                        statuses.contains(&402) || statuses.contains(&409),
+                        "{backend:?} {statuses:?}"
+                    );
+                } else {
+                    assert_eq!(
+                        (won, statuses.contains(&409)),
+                        (1, true),
+                        "{backend:?} round {round}: {} / {}",
+                        pair[0].text,
+                        pair[1].text
+                    );
+                }
+                created += won;
+            }
+        }
+        for (n, (who, wallet)) in payers.iter().enumerate() {
+            let left = if n == usize::from(PAYERS - 1) {
+                "0.00"
+            } else {
+                "44.00"
+            };
+            assert_eq!(balance(base, who, wallet).await, left, "{backend:?} p{n}");
+        }
+        // The short payer's last code was refused, not used up: funded, it goes through.
+        let (short, short_wallet) = &payers[usize::from(PAYERS - 1)];
+        crate::transfers::fund(base, short_wallet, "1.50").await;
+        let last = paycode_of(&short.phone.secret, ROUNDS, 0, None);
+        let reply = charge(base, &shop, &new_key(), &charge_body(&last, "1.50")).await;
+        assert_eq!(reply.status, 201, "{backend:?}: {}", reply.text);
+        created += 1;
+        assert_eq!(created, usize::from(PAYERS - 1) * ROUNDS as usize + 3);
+
+        let db = server.db().open().await;
+        let charges: Vec<(String, String, String, i64, Option<String>)> = with_db!(&db, pool =>
+            sqlx::query_as(
+                "SELECT id, status, device_id, counter, transfer_id FROM charges ORDER BY id"
+            )
+            .fetch_all(pool)
+            .await)
+        .expect("charges");
+        let transfers: Vec<(String, String, Option<String>)> = with_db!(&db, pool =>
+            sqlx::query_as(
+                "SELECT id, reference, memo FROM transfers WHERE kind = 'payment' ORDER BY id"
+            )
+            .fetch_all(pool)
+            .await)
+        .expect("payment transfers");
+        let events: Vec<(String, i64)> = with_db!(&db, pool =>
+            sqlx::query_as(
+                "SELECT dedupe_key, COUNT(*) FROM events WHERE type = 'payment.succeeded' \
+                 GROUP BY dedupe_key ORDER BY dedupe_key"
+            )
+            .fetch_all(pool)
+            .await)
+        .expect("events");
+        db.close().await;
+
+        let succeeded: Vec<_> = charges.iter().filter(|c| c.1 == "succeeded").collect();
+        assert_eq!(succeeded.len(), created, "{backend:?}");
+        assert_eq!(
+            succeeded.len(),
+            charges.len(),
+            "{backend:?}: a refused charge stores nothing: {charges:?}"
+        );
+        let mut expected_transfers: Vec<_> = succeeded
+            .iter()
+            .map(|(id, _, device, counter, transfer)| {
+                (
+                    transfer
+                        .clone()
+                        .expect("a succeeded charge names its transfer"),
+                    format!("paycode:{device}:{counter}"),
+                    Some(id.clone()),
+                )
+            })
+            .collect();
+        expected_transfers.sort();
+        assert_eq!(transfers, expected_transfers, "{backend:?}");
+        let expected_events: Vec<(String, i64)> = succeeded
+            .iter()
+            .map(|(id, ..)| (format!("charge:{id}"), 2))
+            .collect();
+        assert_eq!(events, expected_events, "{backend:?}");
         let out = server.purse(&["ledger", "verify"]);
         assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
     }

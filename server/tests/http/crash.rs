@@ -285,7 +285,7 @@ pub async fn assert_money_conserved(db: &TestDb, wallet_total_minor: i64) {
     );
 }
 
-/// The transactional outbox (`Ledger::transfer_announced`): every P2P transfer in the ledger has
+/// The transactional outbox (`Ledger::transfer_with`): every P2P transfer in the ledger has
 /// exactly one `transfer.received` event, and no such event names a transfer that is not there,
 /// whatever the kills cut. Answers how many P2P transfers there are.
 pub async fn assert_every_p2p_transfer_announced_once(db: &TestDb) -> usize {

@@ -611,7 +611,7 @@ impl World {
                         Err((409, "paycode_replayed")),
                     )?;
                 } else if self.model.balance(&wallet) < *amount_minor {
-                    // Refused after the counter was claimed: the code is used up.
+                    // Refused with nothing stored: the code stays usable.
                     expect(
                         &self.tally,
                         step,
@@ -619,7 +619,6 @@ impl World {
                         &reply,
                         Err((402, "insufficient_funds")),
                     )?;
-                    self.model.counters[*payer] = counter;
                 } else {
                     expect(&self.tally, step, op, &reply, Ok(201))?;
                     self.model.counters[*payer] = counter;
