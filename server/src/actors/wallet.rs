@@ -14,7 +14,8 @@
 //!
 //! With two server processes (or `purse admin fund` run beside a server) the cached balance can
 //! be stale: stale-high is caught by the schema's `CHECK (balance_minor >= 0)` (the writer then
-//! answers `insufficient_funds` and this actor re-reads its balance); stale-low is fixed by
+//! answers `insufficient_funds` and this actor re-reads its balance; a debit "up to" its amount,
+//! a chargeback, is then approved again and takes what the wallet has); stale-low is fixed by
 //! re-reading the database before refusing any debit.
 
 use std::sync::Arc;
@@ -154,6 +155,11 @@ impl WalletActor {
             self.answer(debit.reply, Err(LedgerError::InsufficientFunds));
             return;
         }
+        self.approve_after_reading(debit, ctx);
+    }
+
+    /// Reads the balance from the database, then approves `debit` again (the last time).
+    fn approve_after_reading(&mut self, debit: Debit, ctx: &mut Context<Self>) {
         // The cache may be stale-low (a credit from another process): read, then decide again.
         let db = self.deps.db.clone();
         let account = self.account_id.clone();
@@ -178,6 +184,10 @@ impl WalletActor {
     fn submit(&mut self, debit: Debit, ctx: &mut Context<Self>) {
         let amount = debit.prepared.amount_minor;
         self.pending_minor += amount;
+        // A debit "up to" its amount refused by the database met a stale-high cache (another
+        // process spent from this wallet): it is approved again after a read, and takes what
+        // the wallet has then, rather than nothing.
+        let retry = debit.up_to.then(|| debit.prepared.clone());
         let (to_writer, from_writer) = oneshot::channel();
         let commit = Commit {
             prepared: debit.prepared,
@@ -204,7 +214,18 @@ impl WalletActor {
                     match &result {
                         Ok(posted) => wallet.observe(posted.as_of_seq, posted.debit_balance_minor),
                         // The database refused what the cache allowed: another process spent it.
-                        Err(LedgerError::InsufficientFunds) => wallet.refresh(ctx),
+                        Err(LedgerError::InsufficientFunds) => {
+                            if let Some(prepared) = retry {
+                                let again = Debit {
+                                    prepared,
+                                    reply: caller,
+                                    up_to: true,
+                                };
+                                wallet.approve_after_reading(again, ctx);
+                                return;
+                            }
+                            wallet.refresh(ctx);
+                        }
                         Err(_) => {}
                     }
                     wallet.answer(caller, result);

@@ -554,11 +554,28 @@ async fn overdraft_refused_under_concurrency_also_across_two_processes() {
             "the schema refuses what a stale-high cache allowed: {again:?}"
         );
 
+        // A debit "up to" its amount (a chargeback) on a stale-high cache takes what the
+        // wallet holds, not nothing: after its own funding `first` believes 25, `second` spends
+        // 20 of it, then `first` takes up to 25.
+        first.fund(payer, 25, None).await.expect("fund");
+        second
+            .transfer(p2p("spent-elsewhere", payer, payee, 20))
+            .await
+            .expect("the other process spends");
+        let mut up_to = p2p("up-to", payer, payee, 25);
+        up_to.kind = TransferKind::Chargeback;
+        let taken = first
+            .transfer_up_to(up_to)
+            .await
+            .expect("a stale-high up-to debit takes what there is");
+        assert_eq!(taken.transfer.amount_minor, 5, "{backend:?}");
+        assert_eq!(taken.debit_balance_minor, 0, "{backend:?}");
+
         first.shutdown().await;
         second.shutdown().await;
         second_db.close().await;
         db.close().await;
-        assert_verify_ok(&test_db, 13);
+        assert_verify_ok(&test_db, 16);
     }
 }
 
