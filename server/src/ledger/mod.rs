@@ -24,7 +24,8 @@
 //!   fails with [`LedgerError::DuplicateReference`]. An HTTP `Idempotency-Key` should map to a
 //!   reference like `p2p:<user id>:<key>`.
 //! - [`Ledger::fund`] credits a wallet from the issuance system account (operator funding).
-//! - Reads: [`Ledger::account`], [`Ledger::wallets_of`], [`Ledger::transfer_by_id`],
+//! - Reads: [`Ledger::account`], [`Ledger::wallets_of`], [`Ledger::wallet_id_of`] (found ids
+//!   remembered), [`Ledger::transfer_by_id`],
 //!   [`Ledger::history`] (cursor-paginated, newest first).
 //!
 //! Errors are [`LedgerError`] with a stable `code()`: `insufficient_funds`, `wallet_busy` (429,
@@ -52,6 +53,7 @@ pub mod store;
 pub mod verify;
 pub(crate) mod writer;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -520,6 +522,9 @@ struct Inner {
     wallets: WalletRegistry,
     /// Frozen wallets (operator freezes), checked before every debit of a wallet.
     freezes: crate::operations::Freezes,
+    /// Wallet ids by (owner, currency) once seen ([`Ledger::wallet_id_of`]): a wallet is never
+    /// deleted or given to another owner, so a found id stays true in every process.
+    wallet_ids: Mutex<HashMap<(String, String), String>>,
     /// The threads the writer and the wallet actors run on; joined at shutdown.
     arbiters: Mutex<Vec<actix_rt::Arbiter>>,
 }
@@ -565,6 +570,7 @@ impl Ledger {
                 writer,
                 wallets: registry,
                 freezes,
+                wallet_ids: Mutex::new(HashMap::new()),
                 arbiters: Mutex::new(arbiters),
             }),
         }
@@ -803,6 +809,44 @@ impl Ledger {
 
     pub async fn wallets_of(&self, owner_id: &str) -> Result<Vec<Account>, LedgerError> {
         Ok(store::wallets_of(&self.inner.db, owner_id).await?)
+    }
+
+    /// The id of `owner_id`'s wallet in `currency`, if it has one; from memory once seen (found
+    /// ids only: a wallet opened since, by any process, is read from the database).
+    pub async fn wallet_id_of(
+        &self,
+        owner_id: &str,
+        currency: &str,
+    ) -> Result<Option<String>, LedgerError> {
+        /// Past this many remembered wallets the memory starts over (a bound, not an eviction
+        /// policy: ids are cheap to read again).
+        const WALLET_IDS_MAX: usize = 100_000;
+        let key = (owner_id.to_owned(), currency.to_owned());
+        if let Some(id) = self.lock_wallet_ids().get(&key) {
+            return Ok(Some(id.clone()));
+        }
+        let found = self
+            .wallets_of(owner_id)
+            .await?
+            .into_iter()
+            .find(|wallet| wallet.currency == currency)
+            .map(|wallet| wallet.id);
+        if let Some(id) = &found {
+            let mut ids = self.lock_wallet_ids();
+            if ids.len() >= WALLET_IDS_MAX {
+                ids.clear();
+            }
+            ids.insert(key, id.clone());
+        }
+        Ok(found)
+    }
+
+    fn lock_wallet_ids(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
+        // The map holds only true facts; a panic while holding the lock cannot break one.
+        self.inner
+            .wallet_ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub async fn transfer_by_id(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {

@@ -17,8 +17,8 @@
 //!    returns the new balances; the schema's `CHECK (balance_minor >= 0)` on wallets is the final
 //!    guard against overdraft, also with two processes.
 //! 5. The transactional outbox of the batch ([`super::Outbox`]): each charge's pay code claim
-//!    and charge row ([`crate::payments::store::stage_charge_sqlite`], in device order), then
-//!    every event with one multi-row insert.
+//!    and charge row ([`crate::payments::store::stage_charges_sqlite`]: one statement for the
+//!    counters, in device order, one for the charges), then every event with one multi-row insert.
 //! 6. The head moves to the last row, guarded by the seq read in step 1.
 //!
 //! If a statement fails on a constraint (a duplicate reference, an overdraft the cache did not
@@ -152,8 +152,9 @@ struct BalanceRow {
 trait BulkWrite {
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error>;
     async fn insert_events(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error>;
-    /// Claims the charge's pay code and stores it; `Ok(false)` when the claim is refused.
-    async fn stage_charge(&mut self, row: &ChargeRow) -> Result<bool, sqlx::Error>;
+    /// Claims the charges' pay codes (one device at most once) and stores them; `Ok(false)`
+    /// when a claim is refused.
+    async fn stage_charges(&mut self, rows: &[&ChargeRow]) -> Result<bool, sqlx::Error>;
     async fn apply_deltas(
         &mut self,
         deltas: &[(String, i64)],
@@ -165,8 +166,8 @@ impl BulkWrite for sqlx::SqliteConnection {
         crate::events::store::insert_sqlite(self, rows).await
     }
 
-    async fn stage_charge(&mut self, row: &ChargeRow) -> Result<bool, sqlx::Error> {
-        crate::payments::store::stage_charge_sqlite(self, row).await
+    async fn stage_charges(&mut self, rows: &[&ChargeRow]) -> Result<bool, sqlx::Error> {
+        crate::payments::store::stage_charges_sqlite(self, rows).await
     }
 
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
@@ -237,8 +238,8 @@ impl BulkWrite for sqlx::PgConnection {
         crate::events::store::insert_postgres(self, rows).await
     }
 
-    async fn stage_charge(&mut self, row: &ChargeRow) -> Result<bool, sqlx::Error> {
-        crate::payments::store::stage_charge_postgres(self, row).await
+    async fn stage_charges(&mut self, rows: &[&ChargeRow]) -> Result<bool, sqlx::Error> {
+        crate::payments::store::stage_charges_postgres(self, rows).await
     }
 
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
@@ -388,13 +389,16 @@ pub async fn commit_batch(
         let deltas = net_deltas(&rows);
         let balances = tx.apply_deltas(&deltas).await.map_err(classify)?;
         // In device order: on PostgreSQL a claim locks the device's counter row, and batches of
-        // two processes that each take their locks in one order cannot wait on each other.
+        // two processes that each take their locks in one order cannot wait on each other. Two
+        // codes of one device in one batch are left to the one-by-one replay, which decides
+        // between them in order.
         let mut charges: Vec<&ChargeRow> = batch.iter().filter_map(|p| p.charge.as_ref()).collect();
         charges.sort_by(|a, b| a.device_id.cmp(&b.device_id));
-        for charge in charges {
-            if !tx.stage_charge(charge).await.map_err(classify)? {
-                return Err(FastPathError::ClaimRefused);
-            }
+        if charges.windows(2).any(|pair| pair[0].device_id == pair[1].device_id) {
+            return Err(FastPathError::ClaimRefused);
+        }
+        if !charges.is_empty() && !tx.stage_charges(&charges).await.map_err(classify)? {
+            return Err(FastPathError::ClaimRefused);
         }
         let events: Vec<NewRow> = batch.iter().flat_map(|p| p.events.iter().cloned()).collect();
         if !events.is_empty() {
@@ -477,7 +481,7 @@ async fn commit_one_by_one(
                 ];
                 let balances = savepoint.apply_deltas(&deltas).await?;
                 if let Some(charge) = &prepared.charge
-                    && !savepoint.stage_charge(charge).await?
+                    && !savepoint.stage_charges(&[charge]).await?
                 {
                     return Ok(None);
                 }

@@ -155,6 +155,8 @@ pub struct PosKey {
     pub merchant_id: String,
     /// `key_...`
     pub api_key_id: String,
+    /// The key's merchant as read when the request was authenticated.
+    pub merchant: Box<MerchantRow>,
 }
 
 /// Who calls a merchant route that says "owner or POS".
@@ -698,8 +700,9 @@ impl Merchants {
             .map_err(|err| ApiError::internal(format_args!("merchants: {err}")))?
             .ok_or_else(pos_key_invalid)?;
         Ok(PosKey {
-            merchant_id: row.merchant_id,
-            api_key_id: row.id,
+            merchant_id: row.merchant.id.clone(),
+            api_key_id: row.api_key_id,
+            merchant: Box::new(row.merchant),
         })
     }
 

@@ -12,7 +12,7 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-#[derive(Clone, Debug, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct MerchantRow {
     pub id: String,
     pub owner_id: String,
@@ -206,16 +206,31 @@ pub async fn api_keys_of(
         .await)
 }
 
-/// The unrevoked API key whose secret hashes to `secret_hash`.
+/// An unrevoked API key and its merchant, read together.
+#[derive(Debug, FromRow)]
+pub struct LiveApiKey {
+    pub api_key_id: String,
+    #[sqlx(flatten)]
+    pub merchant: MerchantRow,
+}
+
+/// The unrevoked API key whose secret hashes to `secret_hash`, with its merchant as it is now
+/// (one round trip: every POS request starts here).
 pub async fn live_api_key_by_hash(
     db: &Db,
     secret_hash: &[u8],
-) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+) -> Result<Option<LiveApiKey>, sqlx::Error> {
+    let merchant_columns = MERCHANT_COLUMNS
+        .split(", ")
+        .map(|column| format!("m.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
-        "SELECT {API_KEY_COLUMNS} FROM merchant_api_keys \
-         WHERE secret_hash = $1 AND revoked_at_ms IS NULL"
+        "SELECT k.id AS api_key_id, {merchant_columns} FROM merchant_api_keys k \
+         JOIN merchants m ON m.id = k.merchant_id \
+         WHERE k.secret_hash = $1 AND k.revoked_at_ms IS NULL"
     );
-    with_db!(db, pool => sqlx::query_as::<_, ApiKeyRow>(&sql)
+    with_db!(db, pool => sqlx::query_as::<_, LiveApiKey>(&sql)
         .bind(secret_hash)
         .fetch_optional(pool)
         .await)

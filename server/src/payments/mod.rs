@@ -18,7 +18,7 @@
 //! **Invariant (counter monotonic):** a pay code is accepted only if its counter is above the
 //! device's last accepted counter; the counter is raised by a conditional upsert in the ledger
 //! batch transaction that posts the charge's transfer and inserts its row
-//! (`store::stage_charge_sqlite`, through [`Ledger::transfer_with`]), so two processes can never
+//! (`store::stage_charges_sqlite`, through [`Ledger::transfer_with`]), so two processes can never
 //! both accept a code, and a refused charge (insufficient funds, a busy wallet) leaves the code
 //! usable. The charge is posted under `paycode:<device id>:<counter>`.
 //!
@@ -675,12 +675,7 @@ impl Payments {
             }
             found = store::device_of_key_id(&self.db, key_id).await?;
         }
-        let Some(device_id) = found else {
-            return Ok(None);
-        };
-        crate::identity::store::device_by_id(&self.db, &device_id)
-            .await
-            .map_err(PaymentError::Identity)
+        Ok(found)
     }
 
     /// Charges the pay code in `request` for the POS key's merchant.
@@ -690,15 +685,27 @@ impl Payments {
         key: &IdempotencyKey,
         request: ChargeRequest,
     ) -> Result<Charge, PaymentError> {
-        let now = now_ms();
-        let merchant = self
-            .merchants
-            .row(&pos.merchant_id)
-            .await?
-            .ok_or(PaymentError::NotFound("merchant"))?;
-        if let Some(existing) = store::charge_by_key(&self.db, &merchant.id, key.as_str()).await? {
-            return self.finish_charge(&merchant, existing).await;
+        match self.charge_once(&pos.merchant, key, request).await {
+            Ok(charge) => Ok(charge),
+            // A retry whose recorded answer was lost (a crash on SQLite): the charge this key
+            // made, even when its code has expired or was replayed since.
+            Err(err) => {
+                match store::charge_by_key(&self.db, &pos.merchant.id, key.as_str()).await {
+                    Ok(Some(existing)) => self.finish_charge(&pos.merchant, existing).await,
+                    _ => Err(err),
+                }
+            }
         }
+    }
+
+    /// A charge not made before under `key`: verify, check, then move the money.
+    async fn charge_once(
+        &self,
+        merchant: &MerchantRow,
+        key: &IdempotencyKey,
+        request: ChargeRequest,
+    ) -> Result<Charge, PaymentError> {
+        let now = now_ms();
         let unverified = paycode::decode(&request.paycode)
             .map_err(|err| PaymentError::PaycodeMalformed(err.to_string()))?;
         let device = self
@@ -731,15 +738,13 @@ impl Payments {
             return Err(PaymentError::MerchantInactive);
         }
         let currency = request.amount.currency();
-        if currency_of(&merchant)?.code != currency.code {
+        if currency_of(merchant)?.code != currency.code {
             return Err(PaymentError::CurrencyMismatch);
         }
         let wallet = self
             .ledger
-            .wallets_of(&device.user_id)
+            .wallet_id_of(&device.user_id, currency.code)
             .await?
-            .into_iter()
-            .find(|w| w.currency == currency.code)
             .ok_or(PaymentError::InsufficientFunds)?;
         self.risk
             .check(&Attempt {
@@ -755,7 +760,7 @@ impl Payments {
             id: ids::new_id(IdKind::Charge),
             merchant_id: merchant.id.clone(),
             payer_id: device.user_id.clone(),
-            payer_wallet: wallet.id,
+            payer_wallet: wallet,
             device_id: device.id.clone(),
             counter: i64::from(code.counter()),
             idempotency_key: key.as_str().to_owned(),
@@ -791,7 +796,7 @@ impl Payments {
         };
         match self
             .ledger
-            .transfer_with(charge_transfer(&row, &merchant), outbox)
+            .transfer_with(charge_transfer(&row, merchant), outbox)
             .await
         {
             Ok(posted) => {
@@ -803,25 +808,14 @@ impl Payments {
                 tracing::info!(charge_id = %done.id, merchant_id = %merchant.id, "charge succeeded");
                 charge_view(&done)
             }
+            // Another charge claimed the code first (or this key's charge in another process:
+            // [`Payments::charge`] answers that one).
             Err(LedgerError::PaycodeReplayed | LedgerError::DuplicateReference(_)) => {
-                self.replayed_charge(&merchant, key).await
+                Err(PaymentError::PaycodeReplayed)
             }
             // Nothing was stored: the code stays usable (the answer is recorded under the
             // Idempotency-Key like any other).
             Err(err) => Err(err.into()),
-        }
-    }
-
-    /// The answer when a charge's pay code claim lost: the charge stored under the same
-    /// Idempotency-Key (the same request racing itself, in two processes), else a replay.
-    async fn replayed_charge(
-        &self,
-        merchant: &MerchantRow,
-        key: &IdempotencyKey,
-    ) -> Result<Charge, PaymentError> {
-        match store::charge_by_key(&self.db, &merchant.id, key.as_str()).await? {
-            Some(existing) => self.finish_charge(merchant, existing).await,
-            None => Err(PaymentError::PaycodeReplayed),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Payments storage: the only SQL of payments, charges, refunds and pay code counters, written
 //! once for SQLite and PostgreSQL through [`with_db!`]. The conditional statements here are what
 //! keeps the module invariants across processes: the pay code counter only rises
-//! ([`stage_charge_sqlite`], run by the ledger writer in a charge's transfer transaction) and
+//! ([`stage_charges_sqlite`], run by the ledger writer in a charge's transfer transaction) and
 //! refunds never pass the original amount ([`reserve_refund`]).
 
 use sqlx::FromRow;
@@ -148,67 +148,122 @@ pub async fn settle(
 
 // --- charges and pay code counters ---------------------------------------------------------------
 
-/// The two statements that claim a pay code, run on a connection inside a transaction the
-/// caller owns: raise the device's pay code counter to `row.counter` only if it is above the
-/// stored one (a conditional upsert, so two processes cannot both accept a counter), then
-/// insert `row` with its status and transfer. `Ok(false)` when the counter was not above (a
-/// replay); a charge already holding `row`'s idempotency key, counter or id is a unique
-/// violation, left to the caller.
-macro_rules! stage_charge_body {
-    ($conn:expr, $row:expr) => {{
-        let row: &ChargeRow = $row;
-        let raised = sqlx::query(
-            "INSERT INTO paycode_counters (device_id, last_counter) VALUES ($1, $2) \
-             ON CONFLICT (device_id) DO UPDATE SET last_counter = excluded.last_counter \
-             WHERE paycode_counters.last_counter < excluded.last_counter",
-        )
-        .bind(&row.device_id)
-        .bind(row.counter)
-        .execute(&mut *$conn)
-        .await?
-        .rows_affected();
-        if raised != 1 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO charges (id, merchant_id, payer_id, payer_wallet, device_id, counter, \
-             idempotency_key, amount_minor, currency, reference, status, refunded_minor, \
-             transfer_id, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
-        )
-        .bind(&row.id)
-        .bind(&row.merchant_id)
-        .bind(&row.payer_id)
-        .bind(&row.payer_wallet)
-        .bind(&row.device_id)
-        .bind(row.counter)
-        .bind(&row.idempotency_key)
-        .bind(row.amount_minor)
-        .bind(&row.currency)
-        .bind(&row.reference)
-        .bind(&row.status)
-        .bind(&row.transfer_id)
-        .bind(row.created_at_ms)
-        .execute(&mut *$conn)
-        .await?;
-        Ok(true)
-    }};
-}
+/// The counter upsert of a pay code claim: raises a device's counter only if the new one is
+/// above the stored one (a conditional upsert, so two processes cannot both accept a counter).
+const RAISE_COUNTERS_SUFFIX: &str = " ON CONFLICT (device_id) DO UPDATE SET last_counter = \
+    excluded.last_counter WHERE paycode_counters.last_counter < excluded.last_counter";
+const CHARGE_INSERT_COLUMNS: &str = "id, merchant_id, payer_id, payer_wallet, device_id, counter, \
+    idempotency_key, amount_minor, currency, reference, status, refunded_minor, transfer_id, \
+    created_at_ms";
 
-/// [`stage_charge_body`] on a SQLite connection (the ledger writer's batch transaction).
-pub async fn stage_charge_sqlite(
+/// Claims the pay codes of `rows` (at most one per device) and stores the rows with their status
+/// and transfer, on a SQLite connection inside the caller's transaction (the ledger writer's
+/// batch): one multi-row statement for the counters, one for the charges. `Ok(false)` when some
+/// counter was not above its device's last accepted one (a replay; the caller rolls back); a
+/// charge already holding a row's idempotency key, counter or id is a unique violation, left to
+/// the caller.
+pub async fn stage_charges_sqlite(
     conn: &mut sqlx::SqliteConnection,
-    row: &ChargeRow,
+    rows: &[&ChargeRow],
 ) -> Result<bool, sqlx::Error> {
-    stage_charge_body!(conn, row)
+    let mut raised = 0;
+    for chunk in crate::db::sqlite_chunks(rows) {
+        let sql = crate::db::sqlite_values(
+            "INSERT INTO paycode_counters (device_id, last_counter) VALUES ",
+            2,
+            chunk.len(),
+            RAISE_COUNTERS_SUFFIX,
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query.bind(&row.device_id).bind(row.counter);
+        }
+        raised += query.execute(&mut *conn).await?.rows_affected();
+    }
+    if raised != rows.len() as u64 {
+        return Ok(false);
+    }
+    for chunk in crate::db::sqlite_chunks(rows) {
+        let sql = crate::db::sqlite_values(
+            &format!("INSERT INTO charges ({CHARGE_INSERT_COLUMNS}) VALUES "),
+            14,
+            chunk.len(),
+            "",
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(&row.id)
+                .bind(&row.merchant_id)
+                .bind(&row.payer_id)
+                .bind(&row.payer_wallet)
+                .bind(&row.device_id)
+                .bind(row.counter)
+                .bind(&row.idempotency_key)
+                .bind(row.amount_minor)
+                .bind(&row.currency)
+                .bind(&row.reference)
+                .bind(&row.status)
+                .bind(row.refunded_minor)
+                .bind(&row.transfer_id)
+                .bind(row.created_at_ms);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(true)
 }
 
-/// [`stage_charge_body`] on a PostgreSQL connection (the ledger writer's batch transaction).
-pub async fn stage_charge_postgres(
+/// [`stage_charges_sqlite`] on PostgreSQL: the same two statements over `UNNEST`ed arrays (one
+/// device at most once, or the upsert would fail on touching a row twice).
+pub async fn stage_charges_postgres(
     conn: &mut sqlx::PgConnection,
-    row: &ChargeRow,
+    rows: &[&ChargeRow],
 ) -> Result<bool, sqlx::Error> {
-    stage_charge_body!(conn, row)
+    let text = |f: fn(&ChargeRow) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
+    let number = |f: fn(&ChargeRow) -> i64| rows.iter().map(|r| f(r)).collect::<Vec<i64>>();
+    let raised = sqlx::query(&format!(
+        "INSERT INTO paycode_counters (device_id, last_counter) \
+         SELECT * FROM unnest($1::text[], $2::bigint[]){RAISE_COUNTERS_SUFFIX}"
+    ))
+    .bind(text(|r| &r.device_id))
+    .bind(number(|r| r.counter))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if raised != rows.len() as u64 {
+        return Ok(false);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO charges ({CHARGE_INSERT_COLUMNS}) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+           $6::bigint[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], \
+           $12::bigint[], $13::text[], $14::bigint[])"
+    ))
+    .bind(text(|r| &r.id))
+    .bind(text(|r| &r.merchant_id))
+    .bind(text(|r| &r.payer_id))
+    .bind(text(|r| &r.payer_wallet))
+    .bind(text(|r| &r.device_id))
+    .bind(number(|r| r.counter))
+    .bind(text(|r| &r.idempotency_key))
+    .bind(number(|r| r.amount_minor))
+    .bind(text(|r| &r.currency))
+    .bind(
+        rows.iter()
+            .map(|r| r.reference.as_deref())
+            .collect::<Vec<Option<&str>>>(),
+    )
+    .bind(text(|r| &r.status))
+    .bind(number(|r| r.refunded_minor))
+    .bind(
+        rows.iter()
+            .map(|r| r.transfer_id.as_deref())
+            .collect::<Vec<Option<&str>>>(),
+    )
+    .bind(number(|r| r.created_at_ms))
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
 }
 
 pub async fn charge(db: &Db, id: &str) -> Result<Option<ChargeRow>, sqlx::Error> {
@@ -232,9 +287,10 @@ pub async fn charge_by_key(
 }
 
 /// The device a pay code key id names, from the key id index.
-pub async fn device_of_key_id(db: &Db, key_id: &str) -> Result<Option<String>, sqlx::Error> {
-    with_db!(db, pool => sqlx::query_scalar::<_, String>(
-        "SELECT device_id FROM device_key_ids WHERE key_id = $1",
+pub async fn device_of_key_id(db: &Db, key_id: &str) -> Result<Option<DeviceRow>, sqlx::Error> {
+    with_db!(db, pool => sqlx::query_as::<_, DeviceRow>(
+        "SELECT d.id, d.user_id, d.public_key, d.name, d.created_at_ms, d.revoked_at_ms \
+         FROM device_key_ids k JOIN devices d ON d.id = k.device_id WHERE k.key_id = $1",
     )
     .bind(key_id)
     .fetch_optional(pool)

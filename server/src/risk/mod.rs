@@ -135,16 +135,24 @@ impl Risk {
         if is_new && exceeds(minor, currency, config.new_device_amount_max) {
             return Ok(Some(RiskRule::NewDevice));
         }
-        let recent =
-            store::device_attempts_since(&self.db, attempt.device_id, attempt.now_ms - MINUTE_MS)
-                .await?;
-        if recent >= i64::from(config.velocity_per_minute) {
+        let day_start = attempt.now_ms - attempt.now_ms.rem_euclid(DAY_MS);
+        let recent = store::recent(
+            &self.db,
+            attempt.device_id,
+            attempt.now_ms - MINUTE_MS,
+            attempt.user_id,
+            currency.code,
+            day_start,
+        )
+        .await?;
+        if recent.device_attempts >= i64::from(config.velocity_per_minute) {
             return Ok(Some(RiskRule::Velocity));
         }
-        let day_start = attempt.now_ms - attempt.now_ms.rem_euclid(DAY_MS);
-        let spent =
-            store::user_spent_since(&self.db, attempt.user_id, currency.code, day_start).await?;
-        if exceeds(spent.saturating_add(minor), currency, config.daily_max) {
+        if exceeds(
+            recent.user_spent_minor.saturating_add(minor),
+            currency,
+            config.daily_max,
+        ) {
             return Ok(Some(RiskRule::DailyLimit));
         }
         Ok(None)
