@@ -54,6 +54,7 @@ pub mod sandbox;
 pub mod settlement;
 pub mod topups;
 pub mod transfers;
+pub mod usage;
 pub mod wallets;
 pub mod webhooks;
 

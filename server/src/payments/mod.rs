@@ -559,8 +559,11 @@ impl Payments {
                 return payment_view(row, &merchant.name);
             }
         }
+        // Held until the money moved (kept) or definitely did not (given back).
+        let mut reservation = None;
         if existing.is_none() {
-            self.risk
+            let reserved = self
+                .risk
                 .check(&Attempt {
                     user_id,
                     device_id,
@@ -570,6 +573,7 @@ impl Payments {
                     now_ms: now,
                 })
                 .await?;
+            reservation = Some(reserved);
         }
         let row = store::insert_payment_or_get(&self.writer, &pending).await?;
         let ledger_reference = match &dynamic_reference {
@@ -592,6 +596,9 @@ impl Payments {
             Ok(posted) => posted,
             Err(err) => {
                 if is_definite(&err) {
+                    if let Some(reservation) = reservation {
+                        reservation.release();
+                    }
                     store::settle(&self.writer, Table::Payments, &row.id, "failed", None).await?;
                 }
                 return Err(match err {
@@ -746,7 +753,8 @@ impl Payments {
             .wallet_id_of(&device.user_id, currency.code)
             .await?
             .ok_or(PaymentError::InsufficientFunds)?;
-        self.risk
+        let reservation = self
+            .risk
             .check(&Attempt {
                 user_id: &device.user_id,
                 device_id: &device.id,
@@ -811,11 +819,18 @@ impl Payments {
             // Another charge claimed the code first (or this key's charge in another process:
             // [`Payments::charge`] answers that one).
             Err(LedgerError::PaycodeReplayed | LedgerError::DuplicateReference(_)) => {
+                reservation.release();
                 Err(PaymentError::PaycodeReplayed)
             }
             // Nothing was stored: the code stays usable (the answer is recorded under the
-            // Idempotency-Key like any other).
-            Err(err) => Err(err.into()),
+            // Idempotency-Key like any other). An outcome that is not definite keeps the amount
+            // counted against the daily limit.
+            Err(err) => {
+                if is_definite(&err) {
+                    reservation.release();
+                }
+                Err(err.into())
+            }
         }
     }
 

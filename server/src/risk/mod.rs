@@ -5,9 +5,12 @@
 //! is stored in `risk_rejections` for the operator (`GET /v1/admin/risk-rejections`).
 //!
 //! It never moves money and never blocks a P2P transfer (those have their own limits in
-//! [`crate::transfers::limits`]). The daily and velocity sums are read from committed payment and
-//! charge rows, so two requests racing at the very edge of a limit may both pass: the limits are
-//! risk controls, not balance invariants (the ledger guards balances).
+//! [`crate::transfers::limits`]). The velocity count is read from committed payment and charge
+//! rows (index-only, at most the limit's number of entries); the daily sum is kept in memory
+//! ([`crate::usage`]): [`Risk::check`] reserves the amount, seeded from the rows of the day and
+//! refreshed every few seconds, so with several processes a user could pass it only by paying
+//! through two of them within one refresh. The limits are risk controls, not balance invariants
+//! (the ledger guards balances).
 
 pub mod http;
 pub mod store;
@@ -18,10 +21,15 @@ use purse_core::money::{self, Amount, Currency};
 use crate::config::RiskConfig;
 use crate::db::Db;
 use crate::ids::{self, IdKind};
+use crate::usage::{DailyUsage, Refused};
+
+/// An amount reserved against a user's daily limit by [`Risk::check`]: drop it when the money
+/// moved or the outcome is unknown, [`crate::usage::Reservation::release`] it after a definite
+/// failure.
+pub type Reservation = crate::usage::Reservation<(String, String)>;
 
 /// Most rejections one page of the operator list holds.
 pub const REJECTIONS_PAGE_MAX: i64 = 100;
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 const MINUTE_MS: i64 = 60 * 1000;
 
 /// Which rule refused.
@@ -79,6 +87,8 @@ pub enum RiskError {
 pub struct Risk {
     config: RiskConfig,
     db: Db,
+    /// What each (user, currency) paid merchants today, in memory.
+    spent: DailyUsage<(String, String)>,
 }
 
 fn exceeds(minor: i64, currency: &Currency, max: rust_decimal::Decimal) -> bool {
@@ -91,14 +101,16 @@ impl Risk {
         Risk {
             config: config.clone(),
             db,
+            spent: DailyUsage::default(),
         }
     }
 
-    /// Checks every rule in order (cheapest first); a refusal is recorded, then returned.
-    pub async fn check(&self, attempt: &Attempt<'_>) -> Result<(), RiskError> {
+    /// Checks every rule in order (cheapest first) and reserves the amount against the daily
+    /// limit; a refusal is recorded, then returned.
+    pub async fn check(&self, attempt: &Attempt<'_>) -> Result<Reservation, RiskError> {
         match self.first_refusal(attempt).await? {
-            None => Ok(()),
-            Some(rule) => {
+            Ok(reservation) => Ok(reservation),
+            Err(rule) => {
                 let row = store::RejectionRow {
                     id: ids::new_id(IdKind::RiskRejection),
                     rule: rule.code().to_owned(),
@@ -121,41 +133,53 @@ impl Risk {
         }
     }
 
-    async fn first_refusal(&self, attempt: &Attempt<'_>) -> Result<Option<RiskRule>, RiskError> {
+    /// The reservation when every rule passes, else the first rule that refused.
+    async fn first_refusal(
+        &self,
+        attempt: &Attempt<'_>,
+    ) -> Result<Result<Reservation, RiskRule>, RiskError> {
         let config = &self.config;
         let currency = attempt.amount.currency();
         let minor = attempt.amount.minor();
         if exceeds(minor, currency, config.transaction_max) {
-            return Ok(Some(RiskRule::AmountLimit));
+            return Ok(Err(RiskRule::AmountLimit));
         }
         let cooldown_ms = i64::try_from(config.new_device_cooldown_s)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
         let is_new = attempt.now_ms < attempt.device_created_at_ms.saturating_add(cooldown_ms);
         if is_new && exceeds(minor, currency, config.new_device_amount_max) {
-            return Ok(Some(RiskRule::NewDevice));
+            return Ok(Err(RiskRule::NewDevice));
         }
-        let day_start = attempt.now_ms - attempt.now_ms.rem_euclid(DAY_MS);
-        let recent = store::recent(
+        let velocity = i64::from(config.velocity_per_minute);
+        let attempts = store::device_attempts(
             &self.db,
             attempt.device_id,
             attempt.now_ms - MINUTE_MS,
-            attempt.user_id,
-            currency.code,
-            day_start,
+            velocity,
         )
         .await?;
-        if recent.device_attempts >= i64::from(config.velocity_per_minute) {
-            return Ok(Some(RiskRule::Velocity));
+        if attempts >= velocity {
+            return Ok(Err(RiskRule::Velocity));
         }
-        if exceeds(
-            recent.user_spent_minor.saturating_add(minor),
-            currency,
-            config.daily_max,
-        ) {
-            return Ok(Some(RiskRule::DailyLimit));
+        let key = (attempt.user_id.to_owned(), currency.code.to_owned());
+        let reserved = self
+            .spent
+            .reserve(
+                key,
+                minor,
+                attempt.now_ms,
+                |after| !exceeds(after, currency, config.daily_max),
+                |day_start_ms| {
+                    store::spent_since(&self.db, attempt.user_id, currency.code, day_start_ms)
+                },
+            )
+            .await;
+        match reserved {
+            Ok(reservation) => Ok(Ok(reservation)),
+            Err(Refused::OverLimit) => Ok(Err(RiskRule::DailyLimit)),
+            Err(Refused::Seed(err)) => Err(err.into()),
         }
-        Ok(None)
     }
 
     /// A page of rejections, newest first, after the rejection `starting_after`.

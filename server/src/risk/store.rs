@@ -70,40 +70,45 @@ pub async fn rejection(db: &Db, id: &str) -> Result<Option<RejectionRow>, sqlx::
     .await)
 }
 
-/// The two sums the velocity and daily rules read, in one round trip.
-#[derive(Debug, sqlx::FromRow)]
-pub struct Recent {
-    /// Payments and charges `device_id` made since `attempts_since_ms` (failed ones included:
-    /// each was an attempt).
-    pub device_attempts: i64,
-    /// What `user_id` paid merchants in `currency` since `spent_since_ms` (payments and charges
-    /// not failed), in minor units.
-    pub user_spent_minor: i64,
-}
-
-pub async fn recent(
+/// Payments and charges `device_id` made since `since_ms` (failed ones included: each was an
+/// attempt), counted up to `cap` (the velocity rule only asks whether the limit is reached; both
+/// counts are index-only range scans of at most `cap` entries).
+pub async fn device_attempts(
     db: &Db,
     device_id: &str,
-    attempts_since_ms: i64,
-    user_id: &str,
-    currency: &str,
-    spent_since_ms: i64,
-) -> Result<Recent, sqlx::Error> {
-    with_db!(db, pool => sqlx::query_as::<_, Recent>(
-        "SELECT CAST((SELECT count(*) FROM payments WHERE device_id = $1 AND created_at_ms >= $2) \
-         + (SELECT count(*) FROM charges WHERE device_id = $1 AND created_at_ms >= $2) AS BIGINT) \
-         AS device_attempts, \
-         CAST(COALESCE((SELECT SUM(amount_minor) FROM payments WHERE payer_id = $3 \
-         AND currency = $4 AND created_at_ms >= $5 AND status <> 'failed'), 0) \
-         + COALESCE((SELECT SUM(amount_minor) FROM charges WHERE payer_id = $3 \
-         AND currency = $4 AND created_at_ms >= $5 AND status <> 'failed'), 0) AS BIGINT) \
-         AS user_spent_minor",
+    since_ms: i64,
+    cap: i64,
+) -> Result<i64, sqlx::Error> {
+    with_db!(db, pool => sqlx::query_scalar::<_, i64>(
+        "SELECT CAST((SELECT count(*) FROM (SELECT 1 FROM payments \
+         WHERE device_id = $1 AND created_at_ms >= $2 LIMIT $3) AS p) \
+         + (SELECT count(*) FROM (SELECT 1 FROM charges \
+         WHERE device_id = $1 AND created_at_ms >= $2 LIMIT $3) AS c) AS BIGINT)",
     )
     .bind(device_id)
-    .bind(attempts_since_ms)
+    .bind(since_ms)
+    .bind(cap)
+    .fetch_one(pool)
+    .await)
+}
+
+/// What `user_id` paid merchants in `currency` since `since_ms` (payments and charges not
+/// failed), in minor units: the seed of the daily rule's count in memory ([`crate::usage`]).
+pub async fn spent_since(
+    db: &Db,
+    user_id: &str,
+    currency: &str,
+    since_ms: i64,
+) -> Result<i64, sqlx::Error> {
+    with_db!(db, pool => sqlx::query_scalar::<_, i64>(
+        "SELECT CAST(COALESCE((SELECT SUM(amount_minor) FROM payments WHERE payer_id = $1 \
+         AND currency = $2 AND created_at_ms >= $3 AND status <> 'failed'), 0) \
+         + COALESCE((SELECT SUM(amount_minor) FROM charges WHERE payer_id = $1 \
+         AND currency = $2 AND created_at_ms >= $3 AND status <> 'failed'), 0) AS BIGINT)",
+    )
     .bind(user_id)
     .bind(currency)
-    .bind(spent_since_ms)
+    .bind(since_ms)
     .fetch_one(pool)
     .await)
 }

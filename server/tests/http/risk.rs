@@ -180,3 +180,55 @@ async fn new_devices_wait_before_large_amounts() {
         );
     }
 }
+
+/// The daily limit is kept in memory (`purse_server::usage`): a charge that moved no money gives
+/// its amount back, and another process on the same database starts from what the day's rows say.
+#[actix_rt::test]
+async fn the_daily_limit_counts_what_moved_and_a_second_process_reads_the_day() {
+    for backend in BACKENDS {
+        let Some(server) = start_with(backend, "risk_daily_usage", |config| {
+            config.risk.daily_max = Decimal::new(150, 0);
+            config.risk.new_device_cooldown_s = 0;
+        }) else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let shop = shop(base, "shop@example.com", 1).await;
+        let (bo, bo_wallet) = payer(base, "bo@example.com", 2, "100.00").await;
+        let code = paycode_of(&bo.phone.secret, 1, 0, None);
+        assert_problem(
+            &charge(base, &shop, &new_key(), &charge_body(&code, "120.00")).await,
+            402,
+            "insufficient_funds",
+        );
+        // Had the refused 120.00 stayed counted, 220.00 would pass the 150.00 limit.
+        let code = paycode_of(&bo.phone.secret, 2, 0, None);
+        let paid = charge(base, &shop, &new_key(), &charge_body(&code, "100.00")).await;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        let code = paycode_of(&bo.phone.secret, 3, 0, None);
+        assert_problem(
+            &charge(base, &shop, &new_key(), &charge_body(&code, "50.01")).await,
+            422,
+            "risk_daily_limit",
+        );
+        let out = server.purse(&["admin", "fund", &bo_wallet, "100.00"]);
+        assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+
+        // A second process has no count in memory: it reads today's 100.00 from the database.
+        let second = server.second("risk_daily_usage_second");
+        let other = second.base.as_str();
+        let code = paycode_of(&bo.phone.secret, 4, 0, None);
+        assert_problem(
+            &charge(other, &shop, &new_key(), &charge_body(&code, "60.00")).await,
+            422,
+            "risk_daily_limit",
+        );
+        let code = paycode_of(&bo.phone.secret, 5, 0, None);
+        let paid = charge(other, &shop, &new_key(), &charge_body(&code, "50.00")).await;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        assert_eq!(balance(base, &bo, &bo_wallet).await, "50.00");
+        drop(second);
+        let out = server.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    }
+}
