@@ -135,18 +135,33 @@ fn spawn_checkpointer(pool: SqlitePool) {
 
 // --- bulk statements on SQLite ---------------------------------------------------------------
 
-/// Splits `rows` into chunks of a few fixed sizes, so SQLite sees a handful of distinct statement
-/// texts (each prepared once and cached) whatever the batch size, and stays far below its limit of
-/// 32,766 bound parameters per statement.
+/// The statement sizes [`sqlite_chunks`] uses while at least this many rows are left.
+const SQLITE_LARGE_CHUNKS: [usize; 4] = [512, 256, 128, 64];
+
+/// How many prepared statements each SQLite connection keeps: room for every chunk size of
+/// [`sqlite_chunks`] (4 large and 63 exact ones) of each multi-row statement the ledger writer's
+/// connection runs (transfers, balances, pay code counters, charges, events, nonces, idempotency
+/// records), so none is prepared twice.
+const SQLITE_STATEMENT_CACHE: usize = 1024;
+
+/// Splits `rows` into the chunks of one multi-row statement each: chunks of 512, 256, 128 and 64
+/// rows while that many are left, then the remaining 0–63 rows in one statement of their exact
+/// size. A batch of up to 63 rows is one statement (with sqlx every statement is a round trip to
+/// the connection's thread, which on busy cores costs more than SQLite's own work on a few
+/// rows), and there are at most 67 distinct statement texts per kind, each prepared once and
+/// cached ([`SQLITE_STATEMENT_CACHE`]). 512 rows stay far below SQLite's limit of 32,766 bound
+/// parameters per statement.
 pub fn sqlite_chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
-    const SIZES: [usize; 4] = [500, 50, 5, 1];
     let mut chunks = Vec::new();
-    for size in SIZES {
+    for size in SQLITE_LARGE_CHUNKS {
         while rows.len() >= size {
             let (chunk, rest) = rows.split_at(size);
             chunks.push(chunk);
             rows = rest;
         }
+    }
+    if !rows.is_empty() {
+        chunks.push(rows);
     }
     chunks
 }
@@ -213,7 +228,8 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             // Checkpoints run in the background (see `spawn_checkpointer`), not inside a commit;
             // this is only the safety net should that task stop.
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .statement_cache_capacity(SQLITE_STATEMENT_CACHE);
         let pool = SqlitePoolOptions::new()
             .max_connections(config.db_pool_max)
             .acquire_timeout(Duration::from_secs(10))
@@ -309,5 +325,37 @@ impl Db {
 
     pub async fn close(&self) {
         with_db!(self, pool => pool.close().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(n: usize) -> Vec<usize> {
+        let rows: Vec<usize> = (0..n).collect();
+        let chunks = sqlite_chunks(&rows);
+        let flat: Vec<usize> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(flat, rows, "every row once, in order");
+        chunks.iter().map(|c| c.len()).collect()
+    }
+
+    #[test]
+    fn small_batches_are_one_statement_and_large_ones_a_few() {
+        assert!(sizes(0).is_empty());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(63), [63]);
+        assert_eq!(sizes(64), [64]);
+        assert_eq!(sizes(100), [64, 36]);
+        assert_eq!(sizes(1_000), [512, 256, 128, 64, 40]);
+        assert_eq!(sizes(1_100), [512, 512, 64, 12]);
+    }
+
+    #[test]
+    fn the_statement_cache_holds_every_chunk_size_of_the_writers_statements() {
+        let distinct: std::collections::BTreeSet<usize> = (0..=2_000).flat_map(sizes).collect();
+        assert_eq!(distinct.len(), SQLITE_LARGE_CHUNKS.len() + 63);
+        // transfers, balances, counters, charges, events, nonces, idempotency records
+        assert!(distinct.len() * 7 <= SQLITE_STATEMENT_CACHE);
     }
 }
