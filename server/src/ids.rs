@@ -2,10 +2,12 @@
 //! generator of ids in the server. It never encodes counters or user data in an id, so ids can be
 //! shown to anyone without leaking volume.
 //!
-//! Transfer ids are the one exception to "random only": [`new_sortable_id`] puts the creation time
-//! (milliseconds, which both parties see anyway as `created_at`) before 96 random bits, so the
-//! ledger's unique index on transfer ids grows at its right edge instead of dirtying a random page
-//! per insert, a large part of the ledger writer's cost.
+//! Transfer, charge and event ids are the exception to "random only" ([`IdKind::sortable`]):
+//! [`new_sortable_id`] puts the creation time (milliseconds, which the parties see anyway as
+//! `created_at`) before 96 random bits, so the unique indexes on those ids, and on an event's
+//! dedupe key `charge:<charge id>`, grow at their right edge instead of dirtying a random page per
+//! insert. Those rows are what the ledger writer appends in every batch, and each dirtied page is a
+//! 4 KiB WAL frame of the batch's commit (docs/benchmarks.md, 2026-12-03 15:00).
 
 use rand_core::{OsRng, RngCore};
 
@@ -53,6 +55,11 @@ pub enum IdKind {
 }
 
 impl IdKind {
+    /// The kinds made by [`new_sortable_id`]: rows the ledger writer appends in every batch.
+    pub fn sortable(self) -> bool {
+        matches!(self, IdKind::Transfer | IdKind::Charge | IdKind::Event)
+    }
+
     pub fn prefix(self) -> &'static str {
         match self {
             IdKind::User => "usr_",
@@ -106,14 +113,13 @@ pub fn new_sortable_id(kind: IdKind) -> String {
 }
 
 /// True when `text` has the exact shape of an id of `kind`: its prefix, then 24 characters of the
-/// alphabet (or 30 for the sortable transfer ids). Handlers check this before touching storage so
+/// alphabet (or 30 for the sortable kinds). Handlers check this before touching storage so
 /// a malformed id is a plain 404.
 pub fn is_valid(kind: IdKind, text: &str) -> bool {
     let Some(rest) = text.strip_prefix(kind.prefix()) else {
         return false;
     };
-    let length_ok =
-        rest.len() == RANDOM_CHARS || (kind == IdKind::Transfer && rest.len() == SORTABLE_CHARS);
+    let length_ok = rest.len() == RANDOM_CHARS || (kind.sortable() && rest.len() == SORTABLE_CHARS);
     length_ok && rest.bytes().all(|b| ALPHABET.contains(&b))
 }
 
@@ -142,6 +148,12 @@ mod tests {
         assert!(first < second, "{first} then {second}");
         assert_eq!(first.len(), 4 + SORTABLE_CHARS);
         assert!(is_valid(IdKind::Transfer, &first));
+        for kind in [IdKind::Charge, IdKind::Event] {
+            let id = new_sortable_id(kind);
+            assert!(is_valid(kind, &id), "{id}");
+            // Ids made before these kinds became sortable stay valid.
+            assert!(is_valid(kind, &new_id(kind)));
+        }
         assert!(!is_valid(IdKind::Wallet, &new_sortable_id(IdKind::Wallet)));
         // Same millisecond, different randomness.
         let same: std::collections::HashSet<String> = (0..100)

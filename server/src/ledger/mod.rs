@@ -478,7 +478,7 @@ impl Announce {
         };
         match (self.render)(&draft) {
             Ok(data) => Some(crate::events::store::NewRow {
-                id: ids::new_id(IdKind::Event),
+                id: ids::new_sortable_id(IdKind::Event),
                 owner_id: self.owner_id,
                 type_: self.type_.as_str().to_owned(),
                 data: data.to_string(),

@@ -765,7 +765,7 @@ impl Payments {
             })
             .await?;
         let row = ChargeRow {
-            id: ids::new_id(IdKind::Charge),
+            id: ids::new_sortable_id(IdKind::Charge),
             merchant_id: merchant.id.clone(),
             payer_id: device.user_id.clone(),
             payer_wallet: wallet,
