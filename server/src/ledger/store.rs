@@ -11,14 +11,14 @@
 //!    row lock) before it reads it. A second server process on the same database waits here and
 //!    then continues from the new head: the chain never forks and needs no retry loop.
 //! 2. Chain positions and hashes are computed in memory ([`super::chain`]).
-//! 3. All rows are inserted with one statement (SQLite: `json_each` over one JSON parameter;
-//!    PostgreSQL: `UNNEST` of arrays).
-//! 4. Balances move by the net delta per account with one statement (`UPDATE ... FROM`), which
+//! 3. All rows are inserted (PostgreSQL: one statement over `UNNEST`ed arrays; SQLite: multi-row
+//!    `VALUES` in [`crate::db::sqlite_chunks`], one statement for a batch of up to 63 rows).
+//! 4. Balances move by the net delta per account (`UPDATE ... FROM`, chunked the same way), which
 //!    returns the new balances; the schema's `CHECK (balance_minor >= 0)` on wallets is the final
 //!    guard against overdraft, also with two processes.
 //! 5. The transactional outbox of the batch ([`super::Outbox`]): each charge's pay code claim
-//!    and charge row ([`crate::payments::store::stage_charges_sqlite`]: one statement for the
-//!    counters, in device order, one for the charges), then every event with one multi-row insert.
+//!    and charge row ([`crate::payments::store::stage_charges_sqlite`]: the counters in device
+//!    order, then the charges), then every event, each a multi-row insert.
 //! 6. The head moves to the last row, guarded by the seq read in step 1.
 //!
 //! If a statement fails on a constraint (a duplicate reference, an overdraft the cache did not
