@@ -358,4 +358,140 @@ mod tests {
         // transfers, balances, counters, charges, events, nonces, idempotency records
         assert!(distinct.len() * 7 <= SQLITE_STATEMENT_CACHE);
     }
+
+    /// Migration 0009 rebuilds `charges` on SQLite: rows written before it survive unchanged,
+    /// the remaining unique key and indexes are back, and the dropped one is gone.
+    #[tokio::test]
+    async fn the_charges_rebuild_keeps_rows_and_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let Db::Sqlite(pool) = Db::connect(&config).await.expect("connect") else {
+            unreachable!("zero configuration is SQLite")
+        };
+        // The schema as of migration 0008: the same files, from a folder without the later ones.
+        let earlier = dir.path().join("migrations-1-8");
+        std::fs::create_dir(&earlier).expect("folder");
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(source).expect("migrations") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            if name.as_str() < "0009" {
+                std::fs::copy(&path, earlier.join(&name)).expect("copy");
+            }
+        }
+        let before_0009 = sqlx::migrate::Migrator::new(earlier.as_path())
+            .await
+            .expect("migrations 1-8");
+        assert_eq!(before_0009.iter().count(), 8);
+        before_0009.run(&pool).await.expect("migrations 1-8");
+        sqlx::query(
+            "INSERT INTO merchants (id, owner_id, name, city, country, mcc, currency, wallet_id, \
+             status, created_at_ms) VALUES ('mer_1', 'usr_1', 'Shop', 'Town', 'US', '5411', 'USD', \
+             'wal_m', 'active', 1)",
+        )
+        .execute(&pool)
+        .await
+        .expect("merchant");
+        let charge = "INSERT INTO charges (id, merchant_id, payer_id, payer_wallet, device_id, \
+             counter, idempotency_key, amount_minor, currency, reference, status, refunded_minor, \
+             transfer_id, created_at_ms) VALUES ($1, 'mer_1', 'usr_2', 'wal_p', 'dev_1', 7, $2, \
+             1250, 'USD', 'order 9', 'succeeded', 250, 'txn_1', 42)";
+        sqlx::query(charge)
+            .bind("chg_1")
+            .bind("key-1")
+            .execute(&pool)
+            .await
+            .expect("charge");
+        SQLITE_MIGRATIONS.run(&pool).await.expect("migration 0009");
+
+        type Head = (String, String, String, String, String, i64, String);
+        type Tail = (
+            i64,
+            String,
+            Option<String>,
+            String,
+            i64,
+            Option<String>,
+            i64,
+        );
+        let head: Head = sqlx::query_as(
+            "SELECT id, merchant_id, payer_id, payer_wallet, device_id, counter, idempotency_key \
+             FROM charges",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("the charge is still there");
+        let tail: Tail = sqlx::query_as(
+            "SELECT amount_minor, currency, reference, status, refunded_minor, transfer_id, \
+             created_at_ms FROM charges",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("the charge is still there");
+        let text = |s: &str| s.to_owned();
+        assert_eq!(
+            head,
+            (
+                text("chg_1"),
+                text("mer_1"),
+                text("usr_2"),
+                text("wal_p"),
+                text("dev_1"),
+                7,
+                text("key-1")
+            )
+        );
+        assert_eq!(
+            tail,
+            (
+                1250,
+                text("USD"),
+                Some(text("order 9")),
+                text("succeeded"),
+                250,
+                Some(text("txn_1")),
+                42
+            )
+        );
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'charges' ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("indexes");
+        assert_eq!(
+            indexes,
+            [
+                "charges_device",
+                "charges_payer",
+                "sqlite_autoindex_charges_1",
+                "sqlite_autoindex_charges_2"
+            ]
+        );
+        // The merchant's Idempotency-Key is still unique; a second charge of the same device
+        // and counter is no longer refused by this table (the pay code claim refuses it).
+        let repeated_key = sqlx::query(charge)
+            .bind("chg_2")
+            .bind("key-1")
+            .execute(&pool)
+            .await;
+        assert!(
+            matches!(&repeated_key, Err(sqlx::Error::Database(e)) if e.is_unique_violation()),
+            "{repeated_key:?}"
+        );
+        sqlx::query(charge)
+            .bind("chg_3")
+            .bind("key-2")
+            .execute(&pool)
+            .await
+            .expect("same device and counter, other key");
+        pool.close().await;
+    }
 }
