@@ -162,6 +162,7 @@ fn prepared(from: &str, to: &str, amount_minor: i64, kind: &'static str) -> Prep
         created_at_ms: now_ms(),
         events: Vec::new(),
         charge: None,
+        nonce: None,
     }
 }
 

@@ -27,7 +27,7 @@
 //!    (see below).
 //!
 //! Answers that say nothing about the request itself are not recorded, so the same key may be
-//! retried: 409, 429 and every 5xx (the database claim is deleted). Validation of the request's
+//! retried: 401, 409, 429 and every 5xx (the database claim is deleted). Validation of the request's
 //! shape (a 400 before execution) happens before the key is looked at, as at Stripe.
 //!
 //! # Crashes and several processes
@@ -238,11 +238,14 @@ impl Answer {
 }
 
 /// Whether an answer describes the request (recorded and replayed) or only this moment (not
-/// recorded, so the client may retry with the same key).
+/// recorded, so the client may retry with the same key). A 401 is about the credentials, not the
+/// request: a P2P transfer finds its device signature replayed only when it runs (the nonce
+/// commits with the money), and that answer must not become the key's.
 fn is_recorded(status: StatusCode) -> bool {
     !(status.is_server_error()
         || status == StatusCode::CONFLICT
-        || status == StatusCode::TOO_MANY_REQUESTS)
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::UNAUTHORIZED)
 }
 
 /// Keys claimed in this process. `None` while the request runs; on SQLite, its answer while the

@@ -1,7 +1,8 @@
 //! The actix extractors other areas' handlers take as arguments: [`AuthUser`] (a verified access
-//! token) and [`SignedDevice`] (a verified access token plus a verified device signature over the
-//! exact body bytes, which it then parses as JSON). They never read the database themselves: they
-//! call [`super::Identity`].
+//! token), [`SignedDevice`] (a verified access token plus a verified device signature over the
+//! exact body bytes, which it then parses as JSON; its nonce recorded) and
+//! [`SignedDeviceDeferred`] (the same with the nonce left for the handler to record). They never
+//! read the database themselves: they call [`super::Identity`].
 
 use std::future::{Ready, ready};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use super::error::IdentityError;
-use super::{Identity, signature};
+use super::{DeviceNonce, Identity, signature};
 use crate::app::AppState;
 use crate::error::{self, ApiError};
 
@@ -83,46 +84,89 @@ pub(super) fn optional_user(req: &HttpRequest) -> Result<Option<AuthUser>, ApiEr
     }
 }
 
+/// [`SignedDevice`] whose nonce is not recorded yet, for a handler that records it in the database
+/// transaction of the money it signs for (P2P transfers: `ledger::Outbox::nonce`), which saves the
+/// request a commit of its own. The handler must record `nonce` before it answers, on every path:
+/// in that transaction, or with [`Identity::record_nonce`] when the money did not move with it;
+/// a replayed nonce is then `device_signature_replayed`, as [`SignedDevice`] would have answered.
+#[derive(Debug)]
+pub struct SignedDeviceDeferred<T> {
+    pub signed: SignedDevice<T>,
+    pub nonce: DeviceNonce,
+}
+
+/// Authenticates, reads the body, verifies the signature and parses the body; the nonce is left
+/// to the caller.
+async fn extract_signed<T: DeserializeOwned>(
+    req: HttpRequest,
+    body: impl std::future::Future<Output = Result<web::Bytes, actix_web::Error>>,
+) -> Result<(SignedDevice<T>, DeviceNonce, Arc<Identity>), ApiError> {
+    // Cheap checks first: no body is read for a request without a valid token.
+    let user = authenticate(&req)?;
+    let headers =
+        signature::parse_headers(|name| req.headers().get(name).map(|value| value.as_bytes()))?;
+    let body = body
+        .await
+        .map_err(|err| error::problem_for_status(err.as_response_error().status_code()))?;
+    let identity = identity_of(&req)?;
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path(), |pq| pq.as_str());
+    let nonce = identity
+        .verify_signed_request(
+            &user,
+            req.method().as_str(),
+            path_and_query,
+            &body,
+            &headers,
+        )
+        .await?;
+    let parsed = serde_json::from_slice::<T>(&body)
+        .map_err(|err| ApiError::bad_request("body_invalid", format!("invalid JSON body: {err}")));
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            // The signature holds: its nonce is spent even though the body is unusable.
+            identity.record_nonce(nonce).await?;
+            return Err(err);
+        }
+    };
+    let signed = SignedDevice {
+        user,
+        device_id: nonce.device_id.clone(),
+        body: parsed,
+        raw_body: body,
+    };
+    Ok((signed, nonce, identity))
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for SignedDevice<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<SignedDevice<T>, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
         // Reads the body under the app's PayloadConfig limit (413 beyond it).
-        let body = web::Bytes::from_request(&req, payload);
+        let body = web::Bytes::from_request(req, payload);
+        let req = req.clone();
         Box::pin(async move {
-            // Cheap checks first: no body is read for a request without a valid token.
-            let user = authenticate(&req)?;
-            let headers = signature::parse_headers(|name| {
-                req.headers().get(name).map(|value| value.as_bytes())
-            })?;
-            let body = body
-                .await
-                .map_err(|err| error::problem_for_status(err.as_response_error().status_code()))?;
-            let identity = identity_of(&req)?;
-            let path_and_query = req
-                .uri()
-                .path_and_query()
-                .map_or_else(|| req.uri().path(), |pq| pq.as_str());
-            let device_id = identity
-                .check_signed_request(
-                    &user,
-                    req.method().as_str(),
-                    path_and_query,
-                    &body,
-                    &headers,
-                )
-                .await?;
-            let parsed = serde_json::from_slice::<T>(&body).map_err(|err| {
-                ApiError::bad_request("body_invalid", format!("invalid JSON body: {err}"))
-            })?;
-            Ok(SignedDevice {
-                user,
-                device_id,
-                body: parsed,
-                raw_body: body,
-            })
+            let (signed, nonce, identity) = extract_signed(req, body).await?;
+            identity.record_nonce(nonce).await?;
+            Ok(signed)
+        })
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for SignedDeviceDeferred<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<SignedDeviceDeferred<T>, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Bytes::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let (signed, nonce, _) = extract_signed(req, body).await?;
+            Ok(SignedDeviceDeferred { signed, nonce })
         })
     }
 }

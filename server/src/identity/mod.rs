@@ -16,6 +16,9 @@
 //!
 //! **Invariant:** a request reaches a money-moving handler only with a valid access token, a
 //! fresh timestamp, a never-seen nonce, and a signature by an unrevoked device of the same user.
+//! One handler takes [`SignedDeviceDeferred`] instead (P2P transfers): its nonce is recorded in the
+//! ledger transaction that moves the money, or by the nonce book before any other answer, so a
+//! replayed signature still moves nothing and is still answered `device_signature_replayed`.
 
 pub mod backoff;
 pub mod device_keys;
@@ -43,8 +46,9 @@ use zeroize::Zeroizing;
 
 pub use self::backoff::BackoffPolicy;
 pub use self::error::IdentityError;
-pub use self::extract::{AuthUser, SignedDevice};
+pub use self::extract::{AuthUser, SignedDevice, SignedDeviceDeferred};
 pub use self::login_id::LoginId;
+pub use self::store::DeviceNonce;
 
 use self::jwt::TokenSigner;
 use self::keys::ServerKey;
@@ -474,16 +478,17 @@ impl Identity {
     }
 
     /// Checks the device signature of one request from `user` (headers already parsed): fresh
-    /// timestamp, the user's own unrevoked device, a valid signature, then a never-seen nonce.
-    /// Returns the device id.
-    pub async fn check_signed_request(
+    /// timestamp, the user's own unrevoked device and a valid signature. Returns its nonce, not
+    /// yet recorded: the caller records it ([`Identity::record_nonce`], or in the transaction of
+    /// the money it signs for) before it answers.
+    pub async fn verify_signed_request(
         &self,
         user: &AuthUser,
         method: &str,
         path_and_query: &str,
         body: &[u8],
         headers: &SignatureHeaders,
-    ) -> Result<String, IdentityError> {
+    ) -> Result<DeviceNonce, IdentityError> {
         signature::check_fresh(headers.timestamp_ms, now_ms())?;
         // Revocation within the cache's bound: see `device_keys`.
         let key = match self.device_keys.get(&headers.device_id) {
@@ -505,10 +510,17 @@ impl Identity {
             }
         };
         signature::verify(&key, method, path_and_query, body, headers)?;
-        self.nonces
-            .record(&headers.device_id, &headers.nonce, headers.timestamp_ms)
-            .await?;
-        Ok(headers.device_id.clone())
+        Ok(DeviceNonce {
+            device_id: headers.device_id.clone(),
+            nonce: headers.nonce.clone(),
+            timestamp_ms: headers.timestamp_ms,
+        })
+    }
+
+    /// Records the nonce of a verified signature; [`IdentityError::SignatureReplayed`] when it
+    /// was recorded before (a replay), by this or any other process.
+    pub async fn record_nonce(&self, nonce: DeviceNonce) -> Result<(), IdentityError> {
+        self.nonces.record(nonce).await
     }
 }
 

@@ -1,18 +1,20 @@
 //! The nonce book: records the nonce of every accepted device signature, batching concurrent
 //! requests into one database transaction (group commit) so a signed request costs a share of a
 //! commit rather than a commit of its own. It never verifies signatures; the caller records a
-//! nonce only after the signature verified; old nonces are pruned by the janitor.
+//! nonce only after the signature verified; old nonces are pruned by the janitor. A P2P transfer's
+//! nonce skips the book: it commits in the ledger batch that moves the money (see
+//! [`super::SignedDeviceDeferred`]).
 
 use super::error::IdentityError;
-use super::store;
+use super::store::{self, DeviceNonce};
 use crate::db::Db;
 use crate::db::group_commit::{GroupCommit, GroupCommitError};
 
 /// Handle to the nonce writer task. Cheap to clone.
 #[derive(Clone)]
 pub struct NonceBook {
-    /// (device id, nonce, timestamp) → whether the nonce was new.
-    writer: GroupCommit<(String, String, i64), bool>,
+    /// Nonce → whether it was new.
+    writer: GroupCommit<DeviceNonce, bool>,
 }
 
 impl NonceBook {
@@ -23,7 +25,7 @@ impl NonceBook {
             "device nonces",
             batch_max,
             queue_max,
-            move |rows: Vec<(String, String, i64)>| {
+            move |rows: Vec<DeviceNonce>| {
                 let db = db.clone();
                 async move { store::record_nonces(&db, &rows).await }
             },
@@ -31,16 +33,10 @@ impl NonceBook {
         NonceBook { writer }
     }
 
-    /// Records `nonce` for `device_id`; [`IdentityError::SignatureReplayed`] when it was seen
-    /// before (by this or any other server process).
-    pub async fn record(
-        &self,
-        device_id: &str,
-        nonce: &str,
-        timestamp_ms: i64,
-    ) -> Result<(), IdentityError> {
-        let row = (device_id.to_owned(), nonce.to_owned(), timestamp_ms);
-        match self.writer.submit(row).await {
+    /// Records `nonce`; [`IdentityError::SignatureReplayed`] when it was seen before (by this or
+    /// any other server process).
+    pub async fn record(&self, nonce: DeviceNonce) -> Result<(), IdentityError> {
+        match self.writer.submit(nonce).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(IdentityError::SignatureReplayed),
             Err(GroupCommitError::Busy) => Err(IdentityError::Busy),

@@ -470,25 +470,35 @@ pub async fn revoke_device(
 
 // --- device-signature nonces ---------------------------------------------------------------------
 
+/// The nonce of one verified device signature, as `device_nonces` stores it. Recorded once: by the
+/// nonce book ([`record_nonces`]), or in the database transaction of the money it signed for
+/// ([`stage_nonces_sqlite`], [`stage_nonces_postgres`]; see `ledger::Outbox::nonce`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DeviceNonce {
+    pub device_id: String,
+    pub nonce: String,
+    /// The signature's `Purse-Timestamp` (the janitor prunes by it).
+    pub timestamp_ms: i64,
+}
+
 /// Records a batch of nonces in one transaction, one verdict per entry: true when new, false when
 /// the (device, nonce) pair was already recorded (a replay), including earlier in the same batch.
-/// PostgreSQL takes the whole batch in one statement (`UNNEST`, one round trip); SQLite, being
-/// in-process, runs one cheap prepared insert per nonce inside one transaction.
-pub async fn record_nonces(
-    db: &Db,
-    entries: &[(String, String, i64)],
-) -> Result<Vec<bool>, IdentityError> {
+/// Rows are inserted in (device, nonce) order, the order [`stage_nonces_postgres`] uses too, so two
+/// PostgreSQL transactions inserting the same nonces (a replay racing its original) wait on each
+/// other in one order and never deadlock.
+pub async fn record_nonces(db: &Db, entries: &[DeviceNonce]) -> Result<Vec<bool>, IdentityError> {
     // Within the batch, only the first use of a pair can be new.
     let mut seen = std::collections::HashSet::with_capacity(entries.len());
     let first: Vec<bool> = entries
         .iter()
-        .map(|(device_id, nonce, _)| seen.insert((device_id.as_str(), nonce.as_str())))
+        .map(|entry| seen.insert((entry.device_id.as_str(), entry.nonce.as_str())))
         .collect();
-    let unique: Vec<&(String, String, i64)> = entries
+    let mut unique: Vec<&DeviceNonce> = entries
         .iter()
         .zip(&first)
         .filter_map(|(entry, first)| first.then_some(entry))
         .collect();
+    unique.sort_by(|a, b| (&a.device_id, &a.nonce).cmp(&(&b.device_id, &b.nonce)));
     let inserted: std::collections::HashSet<(String, String)> = match db {
         Db::Sqlite(pool) => {
             // Multi-row VALUES, a few rows per statement: each statement is one hop to the
@@ -497,14 +507,17 @@ pub async fn record_nonces(
             let mut inserted = std::collections::HashSet::with_capacity(unique.len());
             for chunk in crate::db::sqlite_chunks(&unique) {
                 let sql = crate::db::sqlite_values(
-                    "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) VALUES ",
+                    NONCE_INSERT_SQLITE,
                     3,
                     chunk.len(),
                     " ON CONFLICT (device_id, nonce) DO NOTHING RETURNING device_id, nonce",
                 );
                 let mut query = sqlx::query_as::<_, (String, String)>(&sql);
-                for (device_id, nonce, timestamp_ms) in chunk {
-                    query = query.bind(device_id).bind(nonce).bind(timestamp_ms);
+                for entry in chunk {
+                    query = query
+                        .bind(&entry.device_id)
+                        .bind(&entry.nonce)
+                        .bind(entry.timestamp_ms);
                 }
                 inserted.extend(query.fetch_all(&mut *tx).await?);
             }
@@ -512,14 +525,10 @@ pub async fn record_nonces(
             inserted
         }
         Db::Postgres(pool) => {
-            let device_ids: Vec<String> = unique.iter().map(|e| e.0.clone()).collect();
-            let nonces: Vec<String> = unique.iter().map(|e| e.1.clone()).collect();
-            let timestamps: Vec<i64> = unique.iter().map(|e| e.2).collect();
-            let rows: Vec<(String, String)> = sqlx::query_as(
-                "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
-                 ON CONFLICT (device_id, nonce) DO NOTHING RETURNING device_id, nonce",
-            )
+            let (device_ids, nonces, timestamps) = nonce_columns(&unique);
+            let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+                "{NONCE_INSERT_POSTGRES} RETURNING device_id, nonce"
+            ))
             .bind(&device_ids)
             .bind(&nonces)
             .bind(&timestamps)
@@ -531,10 +540,67 @@ pub async fn record_nonces(
     Ok(entries
         .iter()
         .zip(first)
-        .map(|((device_id, nonce, _), first)| {
-            first && inserted.contains(&(device_id.clone(), nonce.clone()))
+        .map(|(entry, first)| {
+            first && inserted.contains(&(entry.device_id.clone(), entry.nonce.clone()))
         })
         .collect())
+}
+
+const NONCE_INSERT_SQLITE: &str =
+    "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) VALUES ";
+const NONCE_INSERT_POSTGRES: &str = "INSERT INTO device_nonces (device_id, nonce, timestamp_ms) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+     ON CONFLICT (device_id, nonce) DO NOTHING";
+
+fn nonce_columns(rows: &[&DeviceNonce]) -> (Vec<String>, Vec<String>, Vec<i64>) {
+    (
+        rows.iter().map(|row| row.device_id.clone()).collect(),
+        rows.iter().map(|row| row.nonce.clone()).collect(),
+        rows.iter().map(|row| row.timestamp_ms).collect(),
+    )
+}
+
+/// Inserts `rows` (sorted by device and nonce: see [`record_nonces`]) inside the caller's
+/// transaction; `Ok(false)` when any of them was recorded before, or appears twice in `rows`
+/// (the caller rolls back: a replayed signature moves nothing).
+pub async fn stage_nonces_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[&DeviceNonce],
+) -> Result<bool, sqlx::Error> {
+    let mut inserted = 0;
+    for chunk in crate::db::sqlite_chunks(rows) {
+        let sql = crate::db::sqlite_values(
+            NONCE_INSERT_SQLITE,
+            3,
+            chunk.len(),
+            " ON CONFLICT (device_id, nonce) DO NOTHING",
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(&row.device_id)
+                .bind(&row.nonce)
+                .bind(row.timestamp_ms);
+        }
+        inserted += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(inserted == rows.len() as u64)
+}
+
+/// [`stage_nonces_sqlite`] on PostgreSQL: one statement.
+pub async fn stage_nonces_postgres(
+    conn: &mut sqlx::PgConnection,
+    rows: &[&DeviceNonce],
+) -> Result<bool, sqlx::Error> {
+    let (device_ids, nonces, timestamps) = nonce_columns(rows);
+    let inserted = sqlx::query(NONCE_INSERT_POSTGRES)
+        .bind(&device_ids)
+        .bind(&nonces)
+        .bind(&timestamps)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(inserted == rows.len() as u64)
 }
 
 /// Deletes nonces whose timestamp is before `before_ms`; returns how many.

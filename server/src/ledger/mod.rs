@@ -256,6 +256,9 @@ pub struct Posted {
     /// The chain position the balances are valid at (the transfer's own seq, or the last seq of
     /// its batch, or the head when a replay was answered).
     pub as_of_seq: i64,
+    /// The transfer was posted before, under the same reference: nothing was committed now,
+    /// not even this request's outbox.
+    pub replayed: bool,
 }
 
 /// Why the ledger refused or could not post.
@@ -292,6 +295,10 @@ pub enum LedgerError {
     /// idempotency key. Nothing moved.
     #[error("the pay code was used already")]
     PaycodeReplayed,
+    /// The device nonce committed with the transfer ([`Outbox::nonce`]) was recorded before:
+    /// the request is a replay of a signed one. Nothing moved.
+    #[error("this device signature was used already")]
+    NonceReplayed,
     #[error("the ledger is unavailable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]
@@ -315,6 +322,7 @@ impl LedgerError {
             LedgerError::WalletBusy => "wallet_busy",
             LedgerError::LedgerBusy => "ledger_busy",
             LedgerError::PaycodeReplayed => "paycode_replayed",
+            LedgerError::NonceReplayed => "device_signature_replayed",
             LedgerError::Unavailable(_) => "ledger_unavailable",
             LedgerError::Storage(_) => "storage_error",
         }
@@ -366,6 +374,8 @@ impl From<LedgerError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, code, "Pay code already used")
                     .detail(err.to_string())
             }
+            // The problem a replayed signature gets everywhere, defined by identity.
+            LedgerError::NonceReplayed => crate::identity::IdentityError::SignatureReplayed.into(),
             LedgerError::WalletFrozen => ApiError::new(StatusCode::LOCKED, code, "Wallet frozen")
                 .detail("an operator froze this wallet; it cannot be debited until it is unfrozen"),
             LedgerError::LedgerBusy | LedgerError::Unavailable(_) => {
@@ -429,6 +439,7 @@ impl NewTransfer {
             created_at_ms: now_ms(),
             events: Vec::new(),
             charge: None,
+            nonce: None,
         })
     }
 }
@@ -443,6 +454,11 @@ pub struct Outbox {
     /// A merchant charge the transfer pays: stored `succeeded` with the transfer's id, after its
     /// pay code claim; a refused claim refuses the transfer ([`LedgerError::PaycodeReplayed`]).
     pub charge: Option<crate::payments::store::ChargeRow>,
+    /// The nonce of the device signature that asked for the transfer, recorded with it; one
+    /// recorded before refuses the transfer ([`LedgerError::NonceReplayed`]). When the answer is
+    /// not a fresh commit (an error, or [`Posted::replayed`]) the nonce was not recorded and the
+    /// caller records it elsewhere (`SignedDeviceDeferred`).
+    pub nonce: Option<crate::identity::DeviceNonce>,
 }
 
 /// An event committed with a transfer ([`Outbox`]), with the data `render` makes of the transfer
@@ -624,6 +640,7 @@ impl Ledger {
             charge.transfer_id = Some(prepared.id.clone());
             charge
         });
+        prepared.nonce = outbox.nonce;
         let outcome = match AccountKind::of_id(&prepared.debit_account) {
             Some(AccountKind::Wallet)
                 if request.kind.blocked_by_freeze()
@@ -719,6 +736,7 @@ impl Ledger {
             debit_balance_minor,
             credit_balance_minor,
             as_of_seq,
+            replayed: true,
         })
     }
 

@@ -16,16 +16,19 @@
 //! 4. Balances move by the net delta per account (`UPDATE ... FROM`, chunked the same way), which
 //!    returns the new balances; the schema's `CHECK (balance_minor >= 0)` on wallets is the final
 //!    guard against overdraft, also with two processes.
-//! 5. The transactional outbox of the batch ([`super::Outbox`]): each charge's pay code claim
-//!    and charge row ([`crate::payments::store::stage_charges_sqlite`]: the counters in device
-//!    order, then the charges), then every event, each a multi-row insert.
+//! 5. The transactional outbox of the batch ([`super::Outbox`]): the device nonces of the signed
+//!    requests that asked for the transfers ([`crate::identity::store::stage_nonces_sqlite`], in
+//!    device and nonce order), each charge's pay code claim and charge row
+//!    ([`crate::payments::store::stage_charges_sqlite`]: the counters in device order, then the
+//!    charges), then every event, each a multi-row insert.
 //! 6. The head moves to the last row, guarded by the seq read in step 1.
 //!
 //! If a statement fails on a constraint (a duplicate reference, an overdraft the cache did not
-//! see, an unknown account) or a pay code claim is refused, the transaction rolls back and the
-//! batch is replayed transfer by transfer inside one transaction with a savepoint each, so the
-//! offenders are rejected (a refused claim as [`LedgerError::PaycodeReplayed`]) and the others
-//! still commit together.
+//! see, an unknown account), a nonce was recorded before or a pay code claim is refused, the
+//! transaction rolls back and the batch is replayed transfer by transfer inside one transaction
+//! with a savepoint each, so the offenders are rejected (a recorded nonce as
+//! [`LedgerError::NonceReplayed`], checked first; a refused claim as
+//! [`LedgerError::PaycodeReplayed`]) and the others still commit together.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +39,7 @@ use super::chain::{self, ChainFields, GENESIS, HASH_LEN};
 use super::{Account, AccountKind, LedgerError, Posted, Transfer};
 use crate::db::{Db, sqlite_chunks, sqlite_values};
 use crate::events::store::NewRow;
+use crate::identity::store::DeviceNonce;
 use crate::payments::store::ChargeRow;
 use crate::with_db;
 
@@ -58,6 +62,10 @@ pub struct Prepared {
     /// same transaction together with its pay code claim; the transfer is refused with
     /// [`LedgerError::PaycodeReplayed`] when the claim is (see [`crate::payments::store`]).
     pub charge: Option<ChargeRow>,
+    /// The nonce of the device signature that asked for this transfer, inserted in the same
+    /// transaction; the transfer is refused with [`LedgerError::NonceReplayed`] when it was
+    /// recorded before.
+    pub nonce: Option<DeviceNonce>,
 }
 
 /// One row as written: the prepared transfer, its chain position and hashes.
@@ -155,6 +163,8 @@ trait BulkWrite {
     /// Claims the charges' pay codes (one device at most once) and stores them; `Ok(false)`
     /// when a claim is refused.
     async fn stage_charges(&mut self, rows: &[&ChargeRow]) -> Result<bool, sqlx::Error>;
+    /// Records the device nonces (sorted); `Ok(false)` when one was recorded before.
+    async fn stage_nonces(&mut self, rows: &[&DeviceNonce]) -> Result<bool, sqlx::Error>;
     async fn apply_deltas(
         &mut self,
         deltas: &[(String, i64)],
@@ -168,6 +178,10 @@ impl BulkWrite for sqlx::SqliteConnection {
 
     async fn stage_charges(&mut self, rows: &[&ChargeRow]) -> Result<bool, sqlx::Error> {
         crate::payments::store::stage_charges_sqlite(self, rows).await
+    }
+
+    async fn stage_nonces(&mut self, rows: &[&DeviceNonce]) -> Result<bool, sqlx::Error> {
+        crate::identity::store::stage_nonces_sqlite(self, rows).await
     }
 
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
@@ -240,6 +254,10 @@ impl BulkWrite for sqlx::PgConnection {
 
     async fn stage_charges(&mut self, rows: &[&ChargeRow]) -> Result<bool, sqlx::Error> {
         crate::payments::store::stage_charges_postgres(self, rows).await
+    }
+
+    async fn stage_nonces(&mut self, rows: &[&DeviceNonce]) -> Result<bool, sqlx::Error> {
+        crate::identity::store::stage_nonces_postgres(self, rows).await
     }
 
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
@@ -332,7 +350,8 @@ where
 enum FastPathError {
     /// A constraint refused some row: replay transfer by transfer.
     Constraint(sqlx::Error),
-    /// A charge's pay code claim was refused: replay transfer by transfer.
+    /// A device nonce was recorded before, or a charge's pay code claim was refused: replay
+    /// transfer by transfer.
     ClaimRefused,
     Db(sqlx::Error),
 }
@@ -388,6 +407,13 @@ pub async fn commit_batch(
         tx.insert_transfers(&rows).await.map_err(classify)?;
         let deltas = net_deltas(&rows);
         let balances = tx.apply_deltas(&deltas).await.map_err(classify)?;
+        // Sorted, so two PostgreSQL transactions holding the same nonces (a replay racing its
+        // original) take them in one order ([`crate::identity::store::record_nonces`]).
+        let mut nonces: Vec<&DeviceNonce> = batch.iter().filter_map(|p| p.nonce.as_ref()).collect();
+        nonces.sort_by(|a, b| (&a.device_id, &a.nonce).cmp(&(&b.device_id, &b.nonce)));
+        if !nonces.is_empty() && !tx.stage_nonces(&nonces).await.map_err(classify)? {
+            return Err(FastPathError::ClaimRefused);
+        }
         // In device order: on PostgreSQL a claim locks the device's counter row, and batches of
         // two processes that each take their locks in one order cannot wait on each other. Two
         // codes of one device in one batch are left to the one-by-one replay, which decides
@@ -436,6 +462,7 @@ pub async fn commit_batch(
                     debit_balance_minor: balances[&p.debit_account],
                     credit_balance_minor: balances[&p.credit_account],
                     as_of_seq,
+                    replayed: false,
                 })
             })
             .collect())
@@ -450,7 +477,7 @@ pub async fn commit_batch(
         Err(FastPathError::ClaimRefused) => {
             tracing::debug!(
                 transfers = batch.len(),
-                "a pay code claim of the batch was refused; isolating"
+                "a nonce or pay code claim of the batch was refused; isolating"
             );
             commit_one_by_one(db, batch).await
         }
@@ -472,8 +499,16 @@ async fn commit_one_by_one(
             let row = chain_one(prepared, seq + 1, prev);
             // Nested begin on a connection inside a transaction is a SAVEPOINT.
             let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
-            // `Ok(None)`: the charge's pay code claim was refused.
-            let attempt: Result<Option<(i64, i64)>, sqlx::Error> = async {
+            // `Ok(Err(_))`: the nonce or the charge's pay code claim was refused.
+            let attempt: Result<Result<(i64, i64), LedgerError>, sqlx::Error> = async {
+                // The nonce first: a replayed signature is refused as such, whatever else its
+                // transfer would have run into (its reference is taken when its original went
+                // through).
+                if let Some(nonce) = &prepared.nonce
+                    && !savepoint.stage_nonces(&[nonce]).await?
+                {
+                    return Ok(Err(LedgerError::NonceReplayed));
+                }
                 savepoint.insert_transfers(std::slice::from_ref(&row)).await?;
                 let deltas = [
                     (prepared.debit_account.clone(), -prepared.amount_minor),
@@ -483,7 +518,7 @@ async fn commit_one_by_one(
                 if let Some(charge) = &prepared.charge
                     && !savepoint.stage_charges(&[charge]).await?
                 {
-                    return Ok(None);
+                    return Ok(Err(LedgerError::PaycodeReplayed));
                 }
                 if !prepared.events.is_empty() {
                     savepoint.insert_events(&prepared.events).await?;
@@ -499,15 +534,15 @@ async fn commit_one_by_one(
                 };
                 let debit = find(&prepared.debit_account).expect("foreign key passed");
                 let credit = find(&prepared.credit_account).expect("foreign key passed");
-                Ok(Some((debit, credit)))
+                Ok(Ok((debit, credit)))
             }
             .await;
             match attempt {
-                Ok(None) => {
+                Ok(Err(refused)) => {
                     savepoint.rollback().await?;
-                    results.push(Err(LedgerError::PaycodeReplayed));
+                    results.push(Err(refused));
                 }
-                Ok(Some((debit_balance_minor, credit_balance_minor))) => {
+                Ok(Ok((debit_balance_minor, credit_balance_minor))) => {
                     savepoint.commit().await?;
                     seq = row.seq;
                     prev = row.hash;
@@ -516,6 +551,7 @@ async fn commit_one_by_one(
                         debit_balance_minor,
                         credit_balance_minor,
                         as_of_seq: row.seq,
+                        replayed: false,
                     }));
                 }
                 Err(err) if is_constraint(&err) => {

@@ -801,6 +801,7 @@ impl Payments {
         let outbox = Outbox {
             announce: announce.into(),
             charge: Some(row.clone()),
+            nonce: None,
         };
         match self
             .ledger

@@ -11,7 +11,7 @@ use super::P2p;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::idempotency::{Answer, Fingerprint, IdempotencyKey};
-use crate::identity::{AuthUser, SignedDevice};
+use crate::identity::{AuthUser, DeviceNonce, SignedDevice, SignedDeviceDeferred};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/transfers", web::post().to(create_transfer))
@@ -46,7 +46,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub async fn create_transfer(
     state: web::Data<AppState>,
     req: HttpRequest,
-    signed: SignedDevice<CreateTransferRequest>,
+    deferred: SignedDeviceDeferred<CreateTransferRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let SignedDeviceDeferred { signed, nonce } = deferred;
+    // Until the transfer runs, the nonce is this handler's to record: each early answer records
+    // it first, as `SignedDevice` would have (a replay of a refused request stays refused).
+    let mut unspent = Some(nonce);
+    let answer = create_transfer_spending(&state, &req, &signed, &mut unspent).await;
+    if let Some(nonce) = unspent {
+        state.identity.record_nonce(nonce).await?;
+    }
+    answer
+}
+
+/// [`create_transfer`] once the signature verified; takes the nonce out of `nonce` when the
+/// transfer runs ([`crate::transfers::Transfers::send`] records it on every path).
+async fn create_transfer_spending(
+    state: &AppState,
+    req: &HttpRequest,
+    signed: &SignedDevice<CreateTransferRequest>,
+    nonce: &mut Option<DeviceNonce>,
 ) -> Result<HttpResponse, ApiError> {
     let key = IdempotencyKey::required(req.headers())?;
     let p2p = P2p::validate(&signed.body)?;
@@ -55,7 +74,10 @@ pub async fn create_transfer(
     state
         .idempotency
         .run(user_id, &key, fingerprint, || async {
-            let transfer = state.transfers.send(user_id, &key, p2p).await?;
+            let nonce = nonce
+                .take()
+                .expect("the idempotency layer runs a request once");
+            let transfer = state.transfers.send(user_id, &key, p2p, nonce).await?;
             Ok(Answer::json(StatusCode::CREATED, &transfer))
         })
         .await

@@ -24,7 +24,7 @@ use crate::config::LimitsConfig;
 use crate::error::ApiError;
 use crate::events::Events;
 use crate::idempotency::IdempotencyKey;
-use crate::identity::{Identity, IdentityError, LoginId};
+use crate::identity::{DeviceNonce, Identity, IdentityError, LoginId};
 use crate::ids::{self, IdKind};
 use crate::ledger::{
     Announce, Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Outbox, Transfer, TransferKind,
@@ -262,12 +262,38 @@ impl Transfers {
     }
 
     /// Sends `p2p` for `user_id` under `key` and answers the committed transfer (the original one
-    /// when this key already moved the same money).
+    /// when this key already moved the same money). `nonce` is the request's device nonce, not
+    /// recorded yet ([`crate::identity::SignedDeviceDeferred`]): it commits with the transfer, or
+    /// is recorded by the nonce book when no transfer commits with it (a refusal, a replay), so
+    /// on return it is recorded either way; a nonce recorded before is
+    /// `device_signature_replayed` and moves nothing.
     pub async fn send(
         &self,
         user_id: &str,
         key: &IdempotencyKey,
         p2p: P2p,
+        nonce: DeviceNonce,
+    ) -> Result<WireTransfer, TransferError> {
+        let mut unspent = Some(nonce);
+        let outcome = self.send_spending(user_id, key, p2p, &mut unspent).await;
+        if let Some(nonce) = unspent {
+            self.inner
+                .identity
+                .record_nonce(nonce)
+                .await
+                .map_err(TransferError::Identity)?;
+        }
+        outcome
+    }
+
+    /// [`Transfers::send`]: takes the nonce out of `nonce` exactly when it committed with the
+    /// transfer, or was found recorded before.
+    async fn send_spending(
+        &self,
+        user_id: &str,
+        key: &IdempotencyKey,
+        p2p: P2p,
+        nonce: &mut Option<DeviceNonce>,
     ) -> Result<WireTransfer, TransferError> {
         let inner = &*self.inner;
         inner.limits.check_transfer(&p2p.amount)?;
@@ -321,12 +347,22 @@ impl Transfers {
         let outbox = Outbox {
             announce: vec![announce],
             charge: None,
+            nonce: nonce.clone(),
         };
         match inner.ledger.transfer_with(request, outbox).await {
             Ok(posted) => {
+                if !posted.replayed {
+                    // Committed with the transfer.
+                    *nonce = None;
+                }
                 drop(reservation);
                 inner.events.notify(&to.owner_id);
                 Ok(to_wire(posted.transfer)?)
+            }
+            Err(LedgerError::NonceReplayed) => {
+                *nonce = None;
+                reservation.release();
+                Err(TransferError::Identity(IdentityError::SignatureReplayed))
             }
             Err(err) => {
                 let definite = matches!(

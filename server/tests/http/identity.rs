@@ -1573,16 +1573,16 @@ async fn old_nonces_are_pruned_and_recent_ones_kept() {
         };
         let db = purse_server::db::Db::open(&config).await.unwrap();
         let now = now_ms();
-        let old = (
-            "dev_a".to_owned(),
-            "old-nonce-0000000".to_owned(),
-            now - 700_000,
-        );
-        let recent = (
-            "dev_a".to_owned(),
-            "new-nonce-0000000".to_owned(),
-            now - 1_000,
-        );
+        let old = store::DeviceNonce {
+            device_id: "dev_a".to_owned(),
+            nonce: "old-nonce-0000000".to_owned(),
+            timestamp_ms: now - 700_000,
+        };
+        let recent = store::DeviceNonce {
+            device_id: "dev_a".to_owned(),
+            nonce: "new-nonce-0000000".to_owned(),
+            timestamp_ms: now - 1_000,
+        };
         let fresh = store::record_nonces(&db, &[old.clone(), recent.clone(), recent.clone()])
             .await
             .unwrap();

@@ -547,6 +547,126 @@ async fn transfer_refusals_have_their_codes_and_move_nothing() {
     }
 }
 
+/// The exact signed request `headers` (one signature, one nonce) sent again under `key`.
+async fn resend(
+    base: &str,
+    who: &Member,
+    headers: &[(&str, String)],
+    key: &str,
+    bytes: &[u8],
+) -> Reply {
+    let mut headers = headers.to_vec();
+    headers.push(("idempotency-key", key.to_owned()));
+    call(
+        base,
+        "POST",
+        "/v1/transfers",
+        Some(&who.token),
+        &headers,
+        Some(bytes),
+    )
+    .await
+    .reply
+}
+
+/// A P2P transfer's nonce commits with its money, not before it (`SignedDeviceDeferred`): a
+/// captured signed request replayed under its own key, under a new key, or many times at once
+/// moves nothing more and is `device_signature_replayed`; the signature of a request that was
+/// refused (before the ledger, or by it) cannot be replayed later when it would succeed; and a
+/// key a replay was refused under is not taken.
+#[actix_rt::test]
+async fn a_replayed_transfer_signature_moves_nothing_whatever_its_key() {
+    for backend in BACKENDS {
+        let Some(server) = start(backend, "replayed_transfer_signature") else {
+            continue;
+        };
+        let base = server.base.as_str();
+        let ana = member(base, "ana@example.com", 1).await;
+        let bo = member(base, "bo@example.com", 2).await;
+        let ana_usd = open_wallet(base, &ana, "USD").await;
+        let bo_usd = open_wallet(base, &bo, "USD").await;
+        fund(base, &ana_usd, "10.00").await;
+        let signed = |bytes: &[u8]| {
+            sign(
+                &ana.phone.secret,
+                &ana.phone.device_id,
+                "POST",
+                "/v1/transfers",
+                bytes,
+                now_ms(),
+                &nonce(),
+            )
+        };
+
+        // The original, then its exact replay under the same key and under fresh ones.
+        let body = serde_json::to_vec(&usd(&ana_usd, json!(bo_usd), "1.00")).unwrap();
+        let headers = signed(&body);
+        let key = new_key();
+        let first = resend(base, &ana, &headers, &key, &body).await;
+        assert_eq!(first.status, 201, "{backend:?}: {}", first.text);
+        let again = resend(base, &ana, &headers, &key, &body).await;
+        assert_problem(&again, 401, "device_signature_replayed");
+        let other_key = new_key();
+        let replay = resend(base, &ana, &headers, &other_key, &body).await;
+        assert_problem(&replay, 401, "device_signature_replayed");
+        assert_eq!(balance(base, &ana, &ana_usd).await, "9.00");
+        // The refused replay did not take its key: a genuine request under it goes through.
+        let genuine = resend(base, &ana, &signed(&body), &other_key, &body).await;
+        assert_eq!(genuine.status, 201, "{backend:?}: {}", genuine.text);
+        assert_ne!(genuine.json["id"], first.json["id"]);
+        assert_eq!(balance(base, &ana, &ana_usd).await, "8.00");
+
+        // A fresh signed request sent 8 times at once, each under its own key: it moves once.
+        let headers = signed(&body);
+        let keys: Vec<String> = (0..8).map(|_| new_key()).collect();
+        let replies = futures_util::future::join_all(
+            keys.iter()
+                .map(|key| resend(base, &ana, &headers, key, &body)),
+        )
+        .await;
+        let moved = replies.iter().filter(|r| r.status == 201).count();
+        assert_eq!(
+            moved,
+            1,
+            "{backend:?}: {:?}",
+            replies.iter().map(|r| &r.text).collect::<Vec<_>>()
+        );
+        for reply in replies.iter().filter(|r| r.status != 201) {
+            assert_problem(reply, 401, "device_signature_replayed");
+        }
+        assert_eq!(balance(base, &ana, &ana_usd).await, "7.00");
+
+        // Refused by the wallet (too little money) and refused before the ledger (no such
+        // recipient yet): once the refusal no longer holds, the old signatures still do nothing.
+        let big = serde_json::to_vec(&usd(&ana_usd, json!(bo_usd), "50.00")).unwrap();
+        let big_headers = signed(&big);
+        let short = resend(base, &ana, &big_headers, &new_key(), &big).await;
+        assert_problem(&short, 402, "insufficient_funds");
+        let to_cy =
+            serde_json::to_vec(&usd(&ana_usd, json!({"email": "cy@example.com"}), "1.00")).unwrap();
+        let cy_headers = signed(&to_cy);
+        let nobody = resend(base, &ana, &cy_headers, &new_key(), &to_cy).await;
+        assert_problem(&nobody, 422, "recipient_not_found");
+        fund(base, &ana_usd, "100.00").await;
+        let cy = member(base, "cy@example.com", 3).await;
+        let replay = resend(base, &ana, &big_headers, &new_key(), &big).await;
+        assert_problem(&replay, 401, "device_signature_replayed");
+        let replay = resend(base, &ana, &cy_headers, &new_key(), &to_cy).await;
+        assert_problem(&replay, 401, "device_signature_replayed");
+        assert_eq!(balance(base, &ana, &ana_usd).await, "107.00");
+        assert_eq!(balance(base, &bo, &bo_usd).await, "3.00");
+        let cy_wallets = get_auth(base, "/v1/wallets", &cy.token).await;
+        assert_eq!(cy_wallets.status, 200, "{}", cy_wallets.text);
+        for wallet in cy_wallets.json["data"].as_array().into_iter().flatten() {
+            assert_eq!(
+                wallet["balance"], "0.00",
+                "{backend:?}: {}",
+                cy_wallets.text
+            );
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn per_transfer_and_daily_limits() {
     for backend in BACKENDS {
