@@ -163,6 +163,7 @@ fn prepared(from: &str, to: &str, amount_minor: i64, kind: &'static str) -> Prep
         events: Vec::new(),
         charge: None,
         nonce: None,
+        record: None,
     }
 }
 

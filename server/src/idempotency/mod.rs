@@ -23,8 +23,14 @@
 //!    answer is sent at once and recorded after: no other process can answer the key, and until
 //!    the record is written the in-memory claim holds the answer, so a retry replays it from
 //!    memory. The record is queued before the answer leaves and a graceful shutdown flushes the
-//!    queue ([`Idempotency::flush`]); only a crash can lose it (see below). On PostgreSQL the answer waits for its record, which may lose to another process's
-//!    (see below).
+//!    queue ([`Idempotency::flush`]); only a crash can lose it (see below). On PostgreSQL the
+//!    answer waits for its record, which may lose to another process's (see below).
+//!
+//!    A request that moves money may instead commit its answer's record in the ledger batch
+//!    that moves the money ([`Idempotency::run_with_record`], [`RecordDraft`],
+//!    `ledger::Outbox::record`; P2P transfers do): the same write over the claim, in the same
+//!    transaction, so the answer waits for one commit instead of two on PostgreSQL, and a crash
+//!    cannot part the money from its record on either backend.
 //!
 //! Answers that say nothing about the request itself are not recorded, so the same key may be
 //! retried: 401, 409, 429 and every 5xx (the database claim is deleted). Validation of the request's
@@ -207,14 +213,25 @@ impl Fingerprint {
 pub struct Answer {
     pub status: StatusCode,
     pub body: Vec<u8>,
+    /// `Some` when the answer's record was committed with the money it answers (from the
+    /// request's [`RecordDraft`], see `ledger::Outbox::record`): `true` when it became the key's
+    /// record, `false` when the key already had another process's answer, which then stands.
+    pub recorded: Option<bool>,
 }
 
 impl Answer {
     pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Answer {
         Answer {
             status,
-            body: serde_json::to_vec(body).expect("wire types serialize"),
+            body: answer_body(body),
+            recorded: None,
         }
+    }
+
+    /// This answer, whose record committed with its money ([`Answer::recorded`]).
+    pub fn recorded_with_money(mut self, recorded: Option<bool>) -> Answer {
+        self.recorded = recorded;
+        self
     }
 
     /// The answer as sent the first time.
@@ -234,6 +251,38 @@ impl Answer {
             response.insert_header((HeaderName::from_static(REPLAYED_HEADER), "true"));
         }
         response.body(self.body.clone())
+    }
+}
+
+/// The body bytes of a JSON answer: the same bytes whether the answer is recorded by
+/// [`Idempotency::run`] or with the money ([`RecordDraft::done`]).
+pub fn answer_body<T: Serialize>(body: &T) -> Vec<u8> {
+    serde_json::to_vec(body).expect("wire types serialize")
+}
+
+/// The record a keyed request's answer will have, lacking only the answer: handed to the request
+/// by [`Idempotency::run`] so that a handler whose request commits money can commit the answer's
+/// record in the same database transaction (`ledger::Outbox::record`) instead of a transaction
+/// of its own after it. On PostgreSQL, where the answer waits for its record, that is one commit
+/// wait fewer per request.
+#[derive(Clone, Debug)]
+pub struct RecordDraft {
+    owner_id: String,
+    key: String,
+    request_hash: [u8; 32],
+}
+
+impl RecordDraft {
+    /// The record of answering `status` with `body` (see [`answer_body`]).
+    pub fn done(&self, status: StatusCode, body: Vec<u8>, now_ms: i64) -> store::NewRecord {
+        store::NewRecord {
+            owner_id: self.owner_id.clone(),
+            key: self.key.clone(),
+            request_hash: self.request_hash,
+            response_status: status.as_u16(),
+            response_body: body,
+            now_ms,
+        }
     }
 }
 
@@ -366,6 +415,23 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Answer, ApiError>>,
     {
+        self.run_with_record(owner_id, key, fingerprint, |_| execute())
+            .await
+    }
+
+    /// [`Idempotency::run`] for a request that may commit its answer's record itself, with its
+    /// money: `execute` gets the [`RecordDraft`] and says in [`Answer::recorded`] whether it did.
+    pub async fn run_with_record<F, Fut>(
+        &self,
+        owner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        execute: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(RecordDraft) -> Fut,
+        Fut: Future<Output = Result<Answer, ApiError>>,
+    {
         let claim = match self.claim(owner_id, key, fingerprint) {
             Ok(claim) => claim,
             Err(answer) => return answer,
@@ -376,12 +442,36 @@ impl Idempotency {
             SharedClaim::Held(guard) => Some(guard),
             SharedClaim::NotNeeded => None,
         };
-        let answer = match execute().await {
+        let draft = RecordDraft {
+            owner_id: owner_id.to_owned(),
+            key: key.as_str().to_owned(),
+            request_hash: fingerprint.0,
+        };
+        let answer = match execute(draft).await {
             Ok(answer) => answer,
             Err(err) if is_recorded(err.status()) => Answer::json(err.status(), &err.to_problem()),
             // Not recorded: answered as is, with its Retry-After (the claim is released on drop).
             Err(err) => return Ok(err.error_response()),
         };
+        match answer.recorded {
+            // Committed with the money: the claim's work is done.
+            Some(true) => {
+                if let Some(guard) = shared {
+                    guard.keep();
+                }
+                drop(claim);
+                return Ok(answer.to_response(false));
+            }
+            Some(false) => {
+                if let Some(guard) = shared {
+                    guard.keep();
+                }
+                return self
+                    .answered_elsewhere(owner_id, key, fingerprint, answer)
+                    .await;
+            }
+            None => {}
+        }
         if is_recorded(answer.status) {
             let record = store::NewRecord {
                 owner_id: owner_id.to_owned(),
@@ -428,16 +518,9 @@ impl Idempotency {
                     if let Some(guard) = shared {
                         guard.keep();
                     }
-                    tracing::warn!(
-                        key = key.as_str(),
-                        "idempotency key answered by another process first"
-                    );
-                    if let Some(record) = store::find(&self.db, owner_id, key.as_str())
-                        .await
-                        .map_err(IdempotencyError::from)?
-                    {
-                        return replay(record, fingerprint);
-                    }
+                    return self
+                        .answered_elsewhere(owner_id, key, fingerprint, answer)
+                        .await;
                 }
                 // The claim is released on drop, so a retry runs (safely: module docs).
                 Recorded::Failed => {}
@@ -445,6 +528,28 @@ impl Idempotency {
         }
         drop(claim);
         Ok(answer.to_response(false))
+    }
+
+    /// The answer to send when another process recorded its answer to `key` first (it took over
+    /// a claim whose lease ran out): that one, replayed; `answer` only if it cannot be read.
+    async fn answered_elsewhere(
+        &self,
+        owner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        answer: Answer,
+    ) -> Result<HttpResponse, ApiError> {
+        tracing::warn!(
+            key = key.as_str(),
+            "idempotency key answered by another process first"
+        );
+        match store::find(&self.db, owner_id, key.as_str())
+            .await
+            .map_err(IdempotencyError::from)?
+        {
+            Some(record) => replay(record, fingerprint),
+            None => Ok(answer.to_response(false)),
+        }
     }
 
     /// On PostgreSQL, where several processes may serve one database, claims the key in the
@@ -593,7 +698,12 @@ fn replay(record: store::Record, fingerprint: Fingerprint) -> Result<HttpRespons
                 .ok()
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .ok_or_else(|| ApiError::internal("idempotency record with a bad status"))?;
-            Ok(Answer { status, body }.to_response(true))
+            Ok(Answer {
+                status,
+                body,
+                recorded: None,
+            }
+            .to_response(true))
         }
         // Claimed by a request still running (in another process, on PostgreSQL).
         _ => Err(IdempotencyError::InUse.into()),

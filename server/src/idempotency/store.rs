@@ -110,98 +110,121 @@ pub async fn insert_done(db: &Db, records: &[NewRecord]) -> Result<Vec<bool>, sq
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    match db {
+    let mut seen = std::collections::HashSet::new();
+    if !records
+        .iter()
+        .all(|r| seen.insert((r.owner_id.as_str(), r.key.as_str())))
+    {
+        // A key twice in one batch (not made by this server, whose claims allow one request per
+        // key at a time): the first is written, then the second in a later statement, as
+        // PostgreSQL's `ON CONFLICT DO UPDATE` may touch a row once per statement.
+        let mut written = Vec::with_capacity(records.len());
+        for record in records {
+            written.extend(Box::pin(insert_done(db, std::slice::from_ref(record))).await?);
+        }
+        return Ok(written);
+    }
+    let rows: Vec<&NewRecord> = records.iter().collect();
+    let written = match db {
         Db::Sqlite(pool) => {
-            // Multi-row VALUES, a few rows per statement (each statement is one hop to the
-            // connection's thread), one commit (one fsync) per batch.
             let mut tx = pool.begin().await?;
-            for chunk in crate::db::sqlite_chunks(records) {
-                let sql = crate::db::sqlite_values(
-                    "INSERT INTO idempotency_keys (owner_id, idem_key, request_hash, state, \
-                     response_status, response_body, created_at_ms, updated_at_ms) VALUES ",
-                    8,
-                    chunk.len(),
-                    " ON CONFLICT (owner_id, idem_key) DO UPDATE SET state = 'done', \
-                     response_status = excluded.response_status, \
-                     response_body = excluded.response_body, \
-                     updated_at_ms = excluded.updated_at_ms \
-                     WHERE idempotency_keys.state = 'started' \
-                     AND idempotency_keys.request_hash = excluded.request_hash",
-                );
-                let mut query = sqlx::query(&sql);
-                for record in chunk {
-                    query = query
-                        .bind(&record.owner_id)
-                        .bind(&record.key)
-                        .bind(record.request_hash.as_slice())
-                        .bind("done")
-                        .bind(i32::from(record.response_status))
-                        .bind(record.response_body.as_slice())
-                        .bind(record.now_ms)
-                        .bind(record.now_ms);
-                }
-                query.execute(&mut *tx).await?;
-            }
+            let written = stage_done_sqlite(&mut tx, &rows).await?;
             tx.commit().await?;
-            // One process per SQLite database: no other process answers the same key, and this
-            // process's in-memory claim lets one request per key run at a time, so a record
-            // finds the key free (or, if a caller claimed it, its own claim).
-            Ok(vec![true; records.len()])
+            written
         }
         Db::Postgres(pool) => {
-            // One statement, one round trip per batch. `ON CONFLICT DO UPDATE` may touch a row
-            // once per statement: a key twice in one batch (not made by this server, whose
-            // claims allow one request per key at a time) is written in a later statement.
-            let mut seen = std::collections::HashSet::new();
-            if !records
-                .iter()
-                .all(|r| seen.insert((r.owner_id.as_str(), r.key.as_str())))
-            {
-                let mut written = Vec::with_capacity(records.len());
-                for record in records {
-                    written.extend(Box::pin(insert_done(db, std::slice::from_ref(record))).await?);
-                }
-                return Ok(written);
-            }
-            let owners: Vec<&str> = records.iter().map(|r| r.owner_id.as_str()).collect();
-            let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
-            let hashes: Vec<Vec<u8>> = records.iter().map(|r| r.request_hash.to_vec()).collect();
-            let statuses: Vec<i32> = records
-                .iter()
-                .map(|r| i32::from(r.response_status))
-                .collect();
-            let bodies: Vec<&[u8]> = records.iter().map(|r| r.response_body.as_slice()).collect();
-            let times: Vec<i64> = records.iter().map(|r| r.now_ms).collect();
-            let written = sqlx::query(
-                "INSERT INTO idempotency_keys (owner_id, idem_key, request_hash, state, \
-                 response_status, response_body, created_at_ms, updated_at_ms) \
-                 SELECT o, k, h, 'done', s, b, t, t FROM UNNEST($1::text[], $2::text[], \
-                 $3::bytea[], $4::int[], $5::bytea[], $6::bigint[]) AS r(o, k, h, s, b, t) \
-                 ON CONFLICT (owner_id, idem_key) DO UPDATE SET state = 'done', \
-                 response_status = EXCLUDED.response_status, \
-                 response_body = EXCLUDED.response_body, updated_at_ms = EXCLUDED.updated_at_ms \
-                 WHERE idempotency_keys.state = 'started' \
-                 AND idempotency_keys.request_hash = EXCLUDED.request_hash \
-                 RETURNING owner_id, idem_key",
-            )
-            .bind(&owners)
-            .bind(&keys)
-            .bind(hashes)
-            .bind(statuses)
-            .bind(bodies)
-            .bind(times)
-            .fetch_all(pool)
-            .await?;
-            let written: std::collections::HashSet<(String, String)> = written
-                .iter()
-                .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1)))
-                .collect();
-            Ok(records
-                .iter()
-                .map(|r| written.contains(&(r.owner_id.clone(), r.key.clone())))
-                .collect())
+            let mut tx = pool.begin().await?;
+            let written = stage_done_postgres(&mut tx, &rows).await?;
+            tx.commit().await?;
+            written
         }
+    };
+    Ok(records
+        .iter()
+        .map(|r| written.contains(&(r.owner_id.clone(), r.key.clone())))
+        .collect())
+}
+
+/// (owner id, key) of the records a statement wrote.
+pub type Written = std::collections::HashSet<(String, String)>;
+
+/// Writes `rows` (no key twice) inside the caller's transaction with the rule of [`insert_done`],
+/// and answers which of them are now their key's record. The ledger writer calls it to commit a
+/// P2P transfer's answer with its money (`ledger::Outbox::record`).
+pub async fn stage_done_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[&NewRecord],
+) -> Result<Written, sqlx::Error> {
+    // Multi-row VALUES, a few rows per statement (each statement is one hop to the
+    // connection's thread).
+    let mut written = Written::with_capacity(rows.len());
+    for chunk in crate::db::sqlite_chunks(rows) {
+        let sql = crate::db::sqlite_values(
+            "INSERT INTO idempotency_keys (owner_id, idem_key, request_hash, state, \
+                 response_status, response_body, created_at_ms, updated_at_ms) VALUES ",
+            8,
+            chunk.len(),
+            " ON CONFLICT (owner_id, idem_key) DO UPDATE SET state = 'done', \
+                 response_status = excluded.response_status, \
+                 response_body = excluded.response_body, \
+                 updated_at_ms = excluded.updated_at_ms \
+                 WHERE idempotency_keys.state = 'started' \
+                 AND idempotency_keys.request_hash = excluded.request_hash \
+                 RETURNING owner_id, idem_key",
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for record in chunk {
+            query = query
+                .bind(&record.owner_id)
+                .bind(&record.key)
+                .bind(record.request_hash.as_slice())
+                .bind("done")
+                .bind(i32::from(record.response_status))
+                .bind(record.response_body.as_slice())
+                .bind(record.now_ms)
+                .bind(record.now_ms);
+        }
+        written.extend(query.fetch_all(&mut *conn).await?);
     }
+    Ok(written)
+}
+
+/// [`stage_done_sqlite`] on PostgreSQL: one statement.
+pub async fn stage_done_postgres(
+    conn: &mut sqlx::PgConnection,
+    rows: &[&NewRecord],
+) -> Result<Written, sqlx::Error> {
+    // One statement, one round trip.
+    let owners: Vec<&str> = rows.iter().map(|r| r.owner_id.as_str()).collect();
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    let hashes: Vec<Vec<u8>> = rows.iter().map(|r| r.request_hash.to_vec()).collect();
+    let statuses: Vec<i32> = rows.iter().map(|r| i32::from(r.response_status)).collect();
+    let bodies: Vec<&[u8]> = rows.iter().map(|r| r.response_body.as_slice()).collect();
+    let times: Vec<i64> = rows.iter().map(|r| r.now_ms).collect();
+    let written = sqlx::query(
+        "INSERT INTO idempotency_keys (owner_id, idem_key, request_hash, state, \
+             response_status, response_body, created_at_ms, updated_at_ms) \
+             SELECT o, k, h, 'done', s, b, t, t FROM UNNEST($1::text[], $2::text[], \
+             $3::bytea[], $4::int[], $5::bytea[], $6::bigint[]) AS r(o, k, h, s, b, t) \
+             ON CONFLICT (owner_id, idem_key) DO UPDATE SET state = 'done', \
+             response_status = EXCLUDED.response_status, \
+             response_body = EXCLUDED.response_body, updated_at_ms = EXCLUDED.updated_at_ms \
+             WHERE idempotency_keys.state = 'started' \
+             AND idempotency_keys.request_hash = EXCLUDED.request_hash \
+             RETURNING owner_id, idem_key",
+    )
+    .bind(&owners)
+    .bind(&keys)
+    .bind(hashes)
+    .bind(statuses)
+    .bind(bodies)
+    .bind(times)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(written
+        .iter()
+        .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1)))
+        .collect())
 }
 
 /// Deletes up to `limit` records created before `before_ms` (found through the

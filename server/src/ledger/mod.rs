@@ -259,6 +259,9 @@ pub struct Posted {
     /// The transfer was posted before, under the same reference: nothing was committed now,
     /// not even this request's outbox.
     pub replayed: bool,
+    /// Whether [`Outbox::record`] became its key's record (`false`: another process's answer
+    /// already was); `None` when no record was committed with the transfer.
+    pub record_written: Option<bool>,
 }
 
 /// Why the ledger refused or could not post.
@@ -440,6 +443,7 @@ impl NewTransfer {
             events: Vec::new(),
             charge: None,
             nonce: None,
+            record: None,
         })
     }
 }
@@ -459,7 +463,22 @@ pub struct Outbox {
     /// not a fresh commit (an error, or [`Posted::replayed`]) the nonce was not recorded and the
     /// caller records it elsewhere (`SignedDeviceDeferred`).
     pub nonce: Option<crate::identity::DeviceNonce>,
+    /// The idempotency record of the request's answer, committed with the transfer over the key's
+    /// claim (see [`crate::idempotency::RecordDraft`]); [`Posted::record_written`] says whether it
+    /// became the key's record. Not committed (`None` there) when the answer is not a fresh commit.
+    pub record: Option<RecordOutbox>,
 }
+
+/// What [`Outbox::record`] holds: the request's record draft and what makes the answer of the
+/// transfer as it will be committed (status and body).
+pub struct RecordOutbox {
+    pub draft: crate::idempotency::RecordDraft,
+    pub render: RenderAnswer,
+}
+
+/// What makes a [`RecordOutbox`]'s answer of the transfer as it will be committed.
+pub type RenderAnswer =
+    Box<dyn FnOnce(&Transfer) -> Result<(actix_web::http::StatusCode, Vec<u8>), String> + Send>;
 
 /// An event committed with a transfer ([`Outbox`]), with the data `render` makes of the transfer
 /// as it will be committed; published under `dedupe_key`, or `transfer:<txn id>` when `None`.
@@ -478,21 +497,7 @@ impl Announce {
     /// The event row for `prepared`, or `None` (logged) when `render` fails: the money still
     /// moves, unannounced, rather than being refused for a rendering bug.
     fn row_for(self, prepared: &Prepared) -> Option<crate::events::store::NewRow> {
-        let draft = Transfer {
-            seq: 0,
-            id: prepared.id.clone(),
-            reference: prepared.reference.clone(),
-            kind: prepared.kind.to_owned(),
-            debit_account: prepared.debit_account.clone(),
-            credit_account: prepared.credit_account.clone(),
-            currency: prepared.currency.clone(),
-            amount_minor: prepared.amount_minor,
-            memo: prepared.memo.clone(),
-            created_at_ms: prepared.created_at_ms,
-            prev_hash: Vec::new(),
-            hash: Vec::new(),
-        };
-        match (self.render)(&draft) {
+        match (self.render)(&draft_of(prepared)) {
             Ok(data) => Some(crate::events::store::NewRow {
                 id: ids::new_sortable_id(IdKind::Event),
                 owner_id: self.owner_id,
@@ -508,6 +513,39 @@ impl Announce {
                 None
             }
         }
+    }
+}
+
+impl RecordOutbox {
+    /// The record for `prepared`, or `None` (logged) when `render` fails: the request then
+    /// records its answer the usual way, after the transfer.
+    fn row_for(self, prepared: &Prepared) -> Option<crate::idempotency::store::NewRecord> {
+        match (self.render)(&draft_of(prepared)) {
+            Ok((status, body)) => Some(self.draft.done(status, body, prepared.created_at_ms)),
+            Err(err) => {
+                tracing::warn!(transfer = %prepared.id, error = %err, "transfer answer not rendered");
+                None
+            }
+        }
+    }
+}
+
+/// `prepared` as it will be committed, but for its chain position and hashes (which nothing
+/// rendered in its transaction may show: they are known only inside the batch).
+fn draft_of(prepared: &Prepared) -> Transfer {
+    Transfer {
+        seq: 0,
+        id: prepared.id.clone(),
+        reference: prepared.reference.clone(),
+        kind: prepared.kind.to_owned(),
+        debit_account: prepared.debit_account.clone(),
+        credit_account: prepared.credit_account.clone(),
+        currency: prepared.currency.clone(),
+        amount_minor: prepared.amount_minor,
+        memo: prepared.memo.clone(),
+        created_at_ms: prepared.created_at_ms,
+        prev_hash: Vec::new(),
+        hash: Vec::new(),
     }
 }
 
@@ -641,6 +679,7 @@ impl Ledger {
             charge
         });
         prepared.nonce = outbox.nonce;
+        prepared.record = outbox.record.and_then(|record| record.row_for(&prepared));
         let outcome = match AccountKind::of_id(&prepared.debit_account) {
             Some(AccountKind::Wallet)
                 if request.kind.blocked_by_freeze()
@@ -737,6 +776,7 @@ impl Ledger {
             credit_balance_minor,
             as_of_seq,
             replayed: true,
+            record_written: None,
         })
     }
 

@@ -20,7 +20,8 @@
 //!    requests that asked for the transfers ([`crate::identity::store::stage_nonces_sqlite`], in
 //!    device and nonce order), each charge's pay code claim and charge row
 //!    ([`crate::payments::store::stage_charges_sqlite`]: the counters in device order, then the
-//!    charges), then every event, each a multi-row insert.
+//!    charges), then every event, then the idempotency records of the requests' answers
+//!    ([`crate::idempotency::store::stage_done_sqlite`]), each a multi-row insert.
 //! 6. The head moves to the last row, guarded by the seq read in step 1.
 //!
 //! If a statement fails on a constraint (a duplicate reference, an overdraft the cache did not
@@ -39,6 +40,7 @@ use super::chain::{self, ChainFields, GENESIS, HASH_LEN};
 use super::{Account, AccountKind, LedgerError, Posted, Transfer};
 use crate::db::{Db, sqlite_chunks, sqlite_values};
 use crate::events::store::NewRow;
+use crate::idempotency::store::{NewRecord, Written};
 use crate::identity::store::DeviceNonce;
 use crate::payments::store::ChargeRow;
 use crate::with_db;
@@ -66,6 +68,10 @@ pub struct Prepared {
     /// transaction; the transfer is refused with [`LedgerError::NonceReplayed`] when it was
     /// recorded before.
     pub nonce: Option<DeviceNonce>,
+    /// The idempotency record of the request's answer, written over the key's claim in the same
+    /// transaction ([`crate::idempotency::store::stage_done_sqlite`]); whether it became the
+    /// key's record is [`Posted::record_written`].
+    pub record: Option<NewRecord>,
 }
 
 /// One row as written: the prepared transfer, its chain position and hashes.
@@ -165,6 +171,8 @@ trait BulkWrite {
     async fn stage_charges(&mut self, rows: &[&ChargeRow]) -> Result<bool, sqlx::Error>;
     /// Records the device nonces (sorted); `Ok(false)` when one was recorded before.
     async fn stage_nonces(&mut self, rows: &[&DeviceNonce]) -> Result<bool, sqlx::Error>;
+    /// Writes the idempotency records (no key twice); answers which became their key's record.
+    async fn stage_records(&mut self, rows: &[&NewRecord]) -> Result<Written, sqlx::Error>;
     async fn apply_deltas(
         &mut self,
         deltas: &[(String, i64)],
@@ -182,6 +190,10 @@ impl BulkWrite for sqlx::SqliteConnection {
 
     async fn stage_nonces(&mut self, rows: &[&DeviceNonce]) -> Result<bool, sqlx::Error> {
         crate::identity::store::stage_nonces_sqlite(self, rows).await
+    }
+
+    async fn stage_records(&mut self, rows: &[&NewRecord]) -> Result<Written, sqlx::Error> {
+        crate::idempotency::store::stage_done_sqlite(self, rows).await
     }
 
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
@@ -258,6 +270,10 @@ impl BulkWrite for sqlx::PgConnection {
 
     async fn stage_nonces(&mut self, rows: &[&DeviceNonce]) -> Result<bool, sqlx::Error> {
         crate::identity::store::stage_nonces_postgres(self, rows).await
+    }
+
+    async fn stage_records(&mut self, rows: &[&NewRecord]) -> Result<Written, sqlx::Error> {
+        crate::idempotency::store::stage_done_postgres(self, rows).await
     }
 
     async fn insert_transfers(&mut self, rows: &[Chained<'_>]) -> Result<(), sqlx::Error> {
@@ -430,6 +446,18 @@ pub async fn commit_batch(
         if !events.is_empty() {
             tx.insert_events(&events).await.map_err(classify)?;
         }
+        // Sorted like the nonces; a key twice (not made by this server: one request per key
+        // runs at a time) is left to the one-by-one replay, as one statement may write a row once.
+        let mut records: Vec<&NewRecord> = batch.iter().filter_map(|p| p.record.as_ref()).collect();
+        records.sort_by(|a, b| (&a.owner_id, &a.key).cmp(&(&b.owner_id, &b.key)));
+        if records.windows(2).any(|pair| (&pair[0].owner_id, &pair[0].key) == (&pair[1].owner_id, &pair[1].key)) {
+            return Err(FastPathError::ClaimRefused);
+        }
+        let written = if records.is_empty() {
+            Written::new()
+        } else {
+            tx.stage_records(&records).await.map_err(classify)?
+        };
         // Every account exists (the foreign keys passed), so every delta found its row.
         assert_eq!(balances.len(), deltas.len(), "one balance row per touched account");
         let balances: BTreeMap<String, i64> = balances
@@ -463,6 +491,10 @@ pub async fn commit_batch(
                     credit_balance_minor: balances[&p.credit_account],
                     as_of_seq,
                     replayed: false,
+                    record_written: p
+                        .record
+                        .as_ref()
+                        .map(|r| written.contains(&(r.owner_id.clone(), r.key.clone()))),
                 })
             })
             .collect())
@@ -484,6 +516,10 @@ pub async fn commit_batch(
     }
 }
 
+/// What one transfer of the slow path wrote: the debit and credit balances after it, and whether
+/// its idempotency record became its key's ([`Posted::record_written`]).
+type Staged = (i64, i64, Option<bool>);
+
 /// The slow path: one transaction, one savepoint per transfer, offenders rejected.
 async fn commit_one_by_one(
     db: &Db,
@@ -500,7 +536,7 @@ async fn commit_one_by_one(
             // Nested begin on a connection inside a transaction is a SAVEPOINT.
             let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
             // `Ok(Err(_))`: the nonce or the charge's pay code claim was refused.
-            let attempt: Result<Result<(i64, i64), LedgerError>, sqlx::Error> = async {
+            let attempt: Result<Result<Staged, LedgerError>, sqlx::Error> = async {
                 // The nonce first: a replayed signature is refused as such, whatever else its
                 // transfer would have run into (its reference is taken when its original went
                 // through).
@@ -523,6 +559,10 @@ async fn commit_one_by_one(
                 if !prepared.events.is_empty() {
                     savepoint.insert_events(&prepared.events).await?;
                 }
+                let record_written = match &prepared.record {
+                    Some(record) => Some(!savepoint.stage_records(&[record]).await?.is_empty()),
+                    None => None,
+                };
                 let find = |account: &str| {
                     balances.iter().find(|b| b.account == account).map(|b| {
                         assert!(
@@ -534,7 +574,7 @@ async fn commit_one_by_one(
                 };
                 let debit = find(&prepared.debit_account).expect("foreign key passed");
                 let credit = find(&prepared.credit_account).expect("foreign key passed");
-                Ok(Ok((debit, credit)))
+                Ok(Ok((debit, credit, record_written)))
             }
             .await;
             match attempt {
@@ -542,7 +582,7 @@ async fn commit_one_by_one(
                     savepoint.rollback().await?;
                     results.push(Err(refused));
                 }
-                Ok(Ok((debit_balance_minor, credit_balance_minor))) => {
+                Ok(Ok((debit_balance_minor, credit_balance_minor, record_written))) => {
                     savepoint.commit().await?;
                     seq = row.seq;
                     prev = row.hash;
@@ -552,6 +592,7 @@ async fn commit_one_by_one(
                         credit_balance_minor,
                         as_of_seq: row.seq,
                         replayed: false,
+                        record_written,
                     }));
                 }
                 Err(err) if is_constraint(&err) => {

@@ -802,6 +802,7 @@ impl Payments {
             announce: announce.into(),
             charge: Some(row.clone()),
             nonce: None,
+            record: None,
         };
         match self
             .ledger

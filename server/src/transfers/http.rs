@@ -73,12 +73,15 @@ async fn create_transfer_spending(
     let user_id = &signed.user.user_id;
     state
         .idempotency
-        .run(user_id, &key, fingerprint, || async {
+        .run_with_record(user_id, &key, fingerprint, |record| async {
             let nonce = nonce
                 .take()
                 .expect("the idempotency layer runs a request once");
-            let transfer = state.transfers.send(user_id, &key, p2p, nonce).await?;
-            Ok(Answer::json(StatusCode::CREATED, &transfer))
+            let (transfer, recorded) = state
+                .transfers
+                .send(user_id, &key, p2p, nonce, record)
+                .await?;
+            Ok(Answer::json(StatusCode::CREATED, &transfer).recorded_with_money(recorded))
         })
         .await
 }

@@ -16,6 +16,7 @@ pub mod wallet_facts;
 
 use std::sync::Arc;
 
+use actix_web::http::StatusCode;
 use purse_core::api::events::EventType;
 use purse_core::api::ledger::{CreateTransferRequest, Transfer as WireTransfer, TransferTo};
 use purse_core::money::{self, Amount, Currency, MoneyError};
@@ -23,11 +24,12 @@ use purse_core::money::{self, Amount, Currency, MoneyError};
 use crate::config::LimitsConfig;
 use crate::error::ApiError;
 use crate::events::Events;
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey, RecordDraft};
 use crate::identity::{DeviceNonce, Identity, IdentityError, LoginId};
 use crate::ids::{self, IdKind};
 use crate::ledger::{
-    Announce, Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Outbox, Transfer, TransferKind,
+    Announce, Ledger, LedgerError, MEMO_CHARS_MAX, NewTransfer, Outbox, RecordOutbox, Transfer,
+    TransferKind,
 };
 use crate::wallets::{self, WalletError};
 use limits::Limits;
@@ -267,15 +269,22 @@ impl Transfers {
     /// is recorded by the nonce book when no transfer commits with it (a refusal, a replay), so
     /// on return it is recorded either way; a nonce recorded before is
     /// `device_signature_replayed` and moves nothing.
+    ///
+    /// `record` is the request's idempotency record draft: the answer's record (201 and the
+    /// transfer) commits with the transfer too, and the second value says whether it did
+    /// ([`crate::idempotency::Answer::recorded`]).
     pub async fn send(
         &self,
         user_id: &str,
         key: &IdempotencyKey,
         p2p: P2p,
         nonce: DeviceNonce,
-    ) -> Result<WireTransfer, TransferError> {
+        record: RecordDraft,
+    ) -> Result<(WireTransfer, Option<bool>), TransferError> {
         let mut unspent = Some(nonce);
-        let outcome = self.send_spending(user_id, key, p2p, &mut unspent).await;
+        let outcome = self
+            .send_spending(user_id, key, p2p, &mut unspent, record)
+            .await;
         if let Some(nonce) = unspent {
             self.inner
                 .identity
@@ -294,7 +303,8 @@ impl Transfers {
         key: &IdempotencyKey,
         p2p: P2p,
         nonce: &mut Option<DeviceNonce>,
-    ) -> Result<WireTransfer, TransferError> {
+        record: RecordDraft,
+    ) -> Result<(WireTransfer, Option<bool>), TransferError> {
         let inner = &*self.inner;
         inner.limits.check_transfer(&p2p.amount)?;
         let currency = p2p.amount.currency();
@@ -329,7 +339,7 @@ impl Transfers {
             // (Its `transfer.received` event was committed with it.)
             Err(TransferError::DailyLimitExceeded) => {
                 return match self.posted_before(&request).await? {
-                    Some(transfer) => Ok(to_wire(transfer)?),
+                    Some(transfer) => Ok((to_wire(transfer)?, None)),
                     None => Err(TransferError::DailyLimitExceeded),
                 };
             }
@@ -348,6 +358,13 @@ impl Transfers {
             announce: vec![announce],
             charge: None,
             nonce: nonce.clone(),
+            record: Some(RecordOutbox {
+                draft: record,
+                render: Box::new(|transfer| {
+                    let wire = to_wire(transfer.clone()).map_err(|err| err.to_string())?;
+                    Ok((StatusCode::CREATED, idempotency::answer_body(&wire)))
+                }),
+            }),
         };
         match inner.ledger.transfer_with(request, outbox).await {
             Ok(posted) => {
@@ -357,7 +374,7 @@ impl Transfers {
                 }
                 drop(reservation);
                 inner.events.notify(&to.owner_id);
-                Ok(to_wire(posted.transfer)?)
+                Ok((to_wire(posted.transfer)?, posted.record_written))
             }
             Err(LedgerError::NonceReplayed) => {
                 *nonce = None;
