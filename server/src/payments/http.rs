@@ -105,9 +105,9 @@ pub async fn create_charge(
     let fingerprint = Fingerprint::of("POST", "/v1/charges", &*body);
     state
         .idempotency
-        .run(&pos.merchant_id, &key, fingerprint, || async {
-            let charge = state.payments.charge(&pos, &key, charge).await?;
-            Ok(Answer::json(StatusCode::CREATED, &charge))
+        .run_with_record(&pos.merchant_id, &key, fingerprint, |record| async {
+            let (charge, recorded) = state.payments.charge(&pos, &key, charge, record).await?;
+            Ok(Answer::json(StatusCode::CREATED, &charge).recorded_with_money(recorded))
         })
         .await
 }

@@ -47,11 +47,12 @@ use purse_core::paycode::{self, PaycodeError};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::events::{Events, NewEvent};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey, RecordDraft};
 use crate::identity::{Identity, IdentityError};
 use crate::ids::{self, IdKind};
 use crate::ledger::{
-    AccountKind, Announce, Ledger, LedgerError, NewTransfer, Outbox, TransferKind, now_ms,
+    AccountKind, Announce, Ledger, LedgerError, NewTransfer, Outbox, RecordOutbox, TransferKind,
+    now_ms,
 };
 use crate::merchants::store::MerchantRow;
 use crate::merchants::{MerchantCaller, MerchantError, Merchants, PosKey, currency_of};
@@ -324,6 +325,13 @@ fn payment_view(row: &PaymentRow, merchant_name: &str) -> Result<Payment, Paymen
         transfer_id: row.transfer_id.clone().unwrap_or_default(),
         created_at_ms: row.created_at_ms,
     })
+}
+
+/// `row` as it is once paid by the transfer `transfer_id` (the charge row the ledger batch stores).
+fn succeeded(mut row: ChargeRow, transfer_id: &str) -> ChargeRow {
+    row.status = "succeeded".to_owned();
+    row.transfer_id = Some(transfer_id.to_owned());
+    row
 }
 
 fn charge_view(row: &ChargeRow) -> Result<Charge, PaymentError> {
@@ -685,20 +693,26 @@ impl Payments {
         Ok(found)
     }
 
-    /// Charges the pay code in `request` for the POS key's merchant.
+    /// Charges the pay code in `request` for the POS key's merchant. `record` is the request's
+    /// idempotency record draft: the answer's record (201 and the charge) commits in the ledger
+    /// batch with the charge's money, and the second value says whether it did
+    /// ([`crate::idempotency::Answer::recorded`]; `None` when it was not committed there).
     pub async fn charge(
         &self,
         pos: &PosKey,
         key: &IdempotencyKey,
         request: ChargeRequest,
-    ) -> Result<Charge, PaymentError> {
-        match self.charge_once(&pos.merchant, key, request).await {
-            Ok(charge) => Ok(charge),
+        record: RecordDraft,
+    ) -> Result<(Charge, Option<bool>), PaymentError> {
+        match self.charge_once(&pos.merchant, key, request, record).await {
+            Ok(charged) => Ok(charged),
             // A retry whose recorded answer was lost (a crash on SQLite): the charge this key
             // made, even when its code has expired or was replayed since.
             Err(err) => {
                 match store::charge_by_key(&self.db, &pos.merchant.id, key.as_str()).await {
-                    Ok(Some(existing)) => self.finish_charge(&pos.merchant, existing).await,
+                    Ok(Some(existing)) => {
+                        Ok((self.finish_charge(&pos.merchant, existing).await?, None))
+                    }
                     _ => Err(err),
                 }
             }
@@ -711,7 +725,8 @@ impl Payments {
         merchant: &MerchantRow,
         key: &IdempotencyKey,
         request: ChargeRequest,
-    ) -> Result<Charge, PaymentError> {
+        record: RecordDraft,
+    ) -> Result<(Charge, Option<bool>), PaymentError> {
         let now = now_ms();
         let unverified = paycode::decode(&request.paycode)
             .map_err(|err| PaymentError::PaycodeMalformed(err.to_string()))?;
@@ -790,19 +805,26 @@ impl Payments {
                 type_: EventType::PaymentSucceeded,
                 dedupe_key: Some(format!("charge:{}", row.id)),
                 render: Box::new(move |transfer: &crate::ledger::Transfer| {
-                    let mut done = draft;
-                    done.status = "succeeded".to_owned();
-                    done.transfer_id = Some(transfer.id.clone());
-                    let charge = charge_view(&done).map_err(|err| err.to_string())?;
+                    let charge = charge_view(&succeeded(draft, &transfer.id))
+                        .map_err(|err| err.to_string())?;
                     serde_json::to_value(charge).map_err(|err| err.to_string())
                 }),
             }
         });
+        // The answer's record too: what `finish` below answers, from the transfer as committed.
+        let answered = row.clone();
         let outbox = Outbox {
             announce: announce.into(),
             charge: Some(row.clone()),
             nonce: None,
-            record: None,
+            record: Some(RecordOutbox {
+                draft: record,
+                render: Box::new(move |transfer: &crate::ledger::Transfer| {
+                    let charge = charge_view(&succeeded(answered, &transfer.id))
+                        .map_err(|err| err.to_string())?;
+                    Ok((StatusCode::CREATED, idempotency::answer_body(&charge)))
+                }),
+            }),
         };
         match self
             .ledger
@@ -812,11 +834,9 @@ impl Payments {
             Ok(posted) => {
                 self.events.notify(&row.payer_id);
                 self.events.notify(&merchant.id);
-                let mut done = row;
-                done.status = "succeeded".to_owned();
-                done.transfer_id = Some(posted.transfer.id);
+                let done = succeeded(row, &posted.transfer.id);
                 tracing::info!(charge_id = %done.id, merchant_id = %merchant.id, "charge succeeded");
-                charge_view(&done)
+                Ok((charge_view(&done)?, posted.record_written))
             }
             // Another charge claimed the code first (or this key's charge in another process:
             // [`Payments::charge`] answers that one).

@@ -92,9 +92,37 @@ async fn charge_a_pay_code_and_refuse_replays() {
         );
         assert_eq!(balance(base, &bo, &bo_wallet).await, "15.80");
 
+        // The receipt's idempotency record committed with the charge's money (the ledger
+        // batch's outbox): it is there, with the very bytes answered, as the answer arrives.
+        let db = server.db().open().await;
+        let record = purse_server::idempotency::store::find(&db, &shop.id, &key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{backend:?}: no record at the answer"));
+        assert_eq!(record.state, "done");
+        assert_eq!(record.response_status, Some(201));
+        assert_eq!(
+            record.response_body.as_deref(),
+            Some(receipt.text.as_bytes())
+        );
+        let paid = get_auth(
+            base,
+            &format!("/v1/transfers/{}", receipt.json["transfer_id"].as_str().unwrap()),
+            &bo.token,
+        )
+        .await;
+        assert_eq!(paid.status, 200, "{}", paid.text);
+        assert_eq!(
+            record.updated_at_ms,
+            paid.json["created_at_ms"].as_i64().unwrap(),
+            "{backend:?}: recorded in the transfer's own transaction"
+        );
+        db.close().await;
+
         // The same key replays the receipt; another key with the same code is a replay.
         let again = charge(base, &shop, &key, &charge_body(&code, "4.20")).await;
         assert_eq!(again.json, receipt.json);
+        assert_eq!(again.text, receipt.text);
         let replayed = charge(base, &shop, &new_key(), &charge_body(&code, "4.20")).await;
         assert_problem(&replayed, 409, "paycode_replayed");
         // A lower counter than the last accepted one is a replay too.
