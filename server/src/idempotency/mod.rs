@@ -28,7 +28,7 @@
 //!
 //!    A request that moves money may instead commit its answer's record in the ledger batch
 //!    that moves the money ([`Idempotency::run_with_record`], [`RecordDraft`],
-//!    `ledger::Outbox::record`; P2P transfers do): the same write over the claim, in the same
+//!    `ledger::Outbox::record`; P2P transfers and charges do): the same write over the claim, in the same
 //!    transaction, so the answer waits for one commit instead of two on PostgreSQL, and a crash
 //!    cannot part the money from its record on either backend.
 //!

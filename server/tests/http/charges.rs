@@ -107,7 +107,10 @@ async fn charge_a_pay_code_and_refuse_replays() {
         );
         let paid = get_auth(
             base,
-            &format!("/v1/transfers/{}", receipt.json["transfer_id"].as_str().unwrap()),
+            &format!(
+                "/v1/transfers/{}",
+                receipt.json["transfer_id"].as_str().unwrap()
+            ),
             &bo.token,
         )
         .await;
