@@ -522,6 +522,13 @@ impl Identity {
     pub async fn record_nonce(&self, nonce: DeviceNonce) -> Result<(), IdentityError> {
         self.nonces.record(nonce).await
     }
+
+    /// Whether the nonce of a verified signature is recorded already: a replay, to refuse before
+    /// it has any effect. A read, for a handler that records the nonce later (with its money):
+    /// only that recording decides between two requests racing with one nonce.
+    pub async fn nonce_recorded(&self, nonce: &DeviceNonce) -> Result<bool, IdentityError> {
+        store::nonce_recorded(&self.db, nonce).await
+    }
 }
 
 fn login_kind(login: &LoginId) -> &'static str {

@@ -603,6 +603,19 @@ pub async fn stage_nonces_postgres(
     Ok(inserted == rows.len() as u64)
 }
 
+/// Whether `nonce` is recorded already (read only; recording is what decides, see
+/// [`record_nonces`]).
+pub async fn nonce_recorded(db: &Db, nonce: &DeviceNonce) -> Result<bool, IdentityError> {
+    let found = with_db!(db, pool => sqlx::query_scalar::<_, i64>(
+        "SELECT 1 FROM device_nonces WHERE device_id = $1 AND nonce = $2",
+    )
+    .bind(&nonce.device_id)
+    .bind(&nonce.nonce)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(found.is_some())
+}
+
 /// Deletes nonces whose timestamp is before `before_ms`; returns how many.
 pub async fn prune_nonces(db: &Db, before_ms: i64) -> Result<u64, IdentityError> {
     let pruned = with_db!(db, pool => sqlx::query("DELETE FROM device_nonces WHERE timestamp_ms < $1")

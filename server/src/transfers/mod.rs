@@ -312,6 +312,19 @@ impl Transfers {
         if from.currency != currency.code {
             return Err(TransferError::CurrencyMismatch);
         }
+        // Naming a person opens their wallet in the currency when they have none: a replayed
+        // signature must not get that far. (Two requests racing with one nonce both get here,
+        // the original among them, which opens the wallet anyway; the ledger then refuses one.)
+        if let (Recipient::Person(_), Some(pending)) = (&p2p.to, nonce.as_ref())
+            && inner
+                .identity
+                .nonce_recorded(pending)
+                .await
+                .map_err(TransferError::Identity)?
+        {
+            *nonce = None;
+            return Err(TransferError::Identity(IdentityError::SignatureReplayed));
+        }
         let to = self.recipient(&p2p.to, currency).await?;
         if to.id == from.id {
             return Err(TransferError::SameWallet);
