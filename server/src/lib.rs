@@ -13,6 +13,7 @@
 //! - [`webhooks`]: merchant webhook endpoints, signatures and the dispatcher that delivers events.
 //! - [`pos`]: the web POS page at `/pos` (static, embedded).
 //! - [`ids`]: prefixed random public ids (`usr_`, `wal_`, `txn_`, ...).
+//! - [`recent`]: rows read recently and trusted for a few seconds (device keys, POS keys).
 //! - [`metrics`]: Prometheus metrics served at `/metrics`.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
 //! - [`identity`]: users, passwords, tokens, devices, request signatures.
@@ -49,6 +50,7 @@ pub mod operations;
 pub mod payments;
 pub mod pos;
 pub mod providers;
+pub mod recent;
 pub mod risk;
 pub mod sandbox;
 pub mod settlement;

@@ -106,6 +106,7 @@ pub struct Identity {
     hashing: Semaphore,
     nonces: NonceBook,
     device_keys: device_keys::DeviceKeys,
+    key_id_devices: device_keys::KeyIdDevices,
 }
 
 impl std::fmt::Debug for Identity {
@@ -179,7 +180,14 @@ impl Identity {
             verified: jwt::VerifiedTokens::default(),
             nonces,
             device_keys: device_keys::DeviceKeys::default(),
+            key_id_devices: device_keys::KeyIdDevices::default(),
         }))
+    }
+
+    /// Unrevoked devices by key id, recently read (see [`device_keys`]): the pay-code charge
+    /// path reads through it, and a revocation here forgets it.
+    pub fn key_id_devices(&self) -> &device_keys::KeyIdDevices {
+        &self.key_id_devices
     }
 
     /// The token signer, for tools and tests that need a token signed with the real key.
@@ -473,6 +481,7 @@ impl Identity {
             .await?
             .ok_or(IdentityError::DeviceNotFound)?;
         self.device_keys.forget(device_id);
+        self.key_id_devices.forget_all();
         tracing::info!(user_id, device_id, "device revoked");
         device_view(&row)
     }
@@ -505,7 +514,8 @@ impl Identity {
                 }
                 let key = keys::device_key_from_bytes(&device.public_key)
                     .map_err(|_| IdentityError::Internal("a stored device key does not parse"))?;
-                self.device_keys.put(&device.id, &device.user_id, key, read);
+                self.device_keys
+                    .put(&device.id, (device.user_id.clone(), key), read);
                 key
             }
         };

@@ -13,6 +13,7 @@ pub mod store;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
@@ -35,6 +36,7 @@ use crate::error::ApiError;
 use crate::identity::{AuthUser, IdentityError};
 use crate::ids::{self, IdKind};
 use crate::ledger::{Ledger, LedgerError, now_ms};
+use crate::recent::Recent;
 use crate::wallets::{self, WalletError};
 use store::{ApiKeyRow, KeyRow, MerchantRow, QrRow};
 
@@ -394,11 +396,19 @@ pub fn currency_of(row: &MerchantRow) -> Result<&'static Currency, MerchantError
 pub struct Merchants {
     db: Db,
     ledger: Ledger,
+    /// Live POS keys with their merchant, by the hex SHA-256 of the secret, recently read (see
+    /// [`crate::recent`] for the bound on a revocation or deactivation made by another process);
+    /// one cache for every clone.
+    pos_keys: Arc<Recent<PosKey>>,
 }
 
 impl Merchants {
     pub fn new(db: Db, ledger: Ledger) -> Merchants {
-        Merchants { db, ledger }
+        Merchants {
+            db,
+            ledger,
+            pos_keys: Arc::default(),
+        }
     }
 
     /// Creates a merchant of `owner_id` with its wallet.
@@ -538,6 +548,8 @@ impl Merchants {
         let mut row = self.owned(owner_id, merchant_id).await?;
         let status = if active { "active" } else { "inactive" };
         store::set_merchant_status(&self.db, &row.id, status).await?;
+        // A POS key carries its merchant as read: none may carry the old status here.
+        self.pos_keys.forget_all();
         row.status = status.to_owned();
         Ok(merchant_view(&row))
     }
@@ -683,7 +695,10 @@ impl Merchants {
         api_key_id: &str,
     ) -> Result<ApiKey, MerchantError> {
         let merchant = self.owned(owner_id, merchant_id).await?;
-        if !store::revoke_api_key(&self.db, &merchant.id, api_key_id, now_ms()).await? {
+        let revoked = store::revoke_api_key(&self.db, &merchant.id, api_key_id, now_ms()).await;
+        // Cached by secret, which this process does not keep: forget them all.
+        self.pos_keys.forget_all();
+        if !revoked? {
             return Err(MerchantError::KeyNotFound);
         }
         let row = store::api_key(&self.db, &merchant.id, api_key_id)
@@ -695,15 +710,23 @@ impl Merchants {
 
     /// The POS key whose secret is `secret`; 401 `pos_key_invalid` when unknown or revoked.
     pub async fn authenticate_pos(&self, secret: &str) -> Result<PosKey, ApiError> {
-        let row = store::live_api_key_by_hash(&self.db, &secret_hash(secret))
+        let hash = secret_hash(secret);
+        let cache_key = data_encoding::HEXLOWER.encode(&hash);
+        if let Some(pos) = self.pos_keys.get(&cache_key) {
+            return Ok(pos);
+        }
+        let read = self.pos_keys.begin_read();
+        let row = store::live_api_key_by_hash(&self.db, &hash)
             .await
             .map_err(|err| ApiError::internal(format_args!("merchants: {err}")))?
             .ok_or_else(pos_key_invalid)?;
-        Ok(PosKey {
+        let pos = PosKey {
             merchant_id: row.merchant.id.clone(),
             api_key_id: row.api_key_id,
             merchant: Box::new(row.merchant),
-        })
+        };
+        self.pos_keys.put(&cache_key, pos.clone(), read);
+        Ok(pos)
     }
 
     /// Makes, stores and renders a signed code of `merchant` with its newest server-held key

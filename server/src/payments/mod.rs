@@ -676,6 +676,12 @@ impl Payments {
         &self,
         key_id: &str,
     ) -> Result<Option<crate::identity::store::DeviceRow>, PaymentError> {
+        // Revocation within the cache's bound: see `identity::device_keys`.
+        let recent = self.identity.key_id_devices();
+        if let Some(device) = recent.get(key_id) {
+            return Ok(Some(device));
+        }
+        let read = recent.begin_read();
         let mut found = store::device_of_key_id(&self.db, key_id).await?;
         if found.is_none() {
             for device in store::devices_without_key_id(&self.db, KEY_ID_BACKFILL_MAX).await? {
@@ -689,6 +695,9 @@ impl Payments {
                 }
             }
             found = store::device_of_key_id(&self.db, key_id).await?;
+        }
+        if let Some(device) = found.as_ref().filter(|d| d.revoked_at_ms.is_none()) {
+            recent.put(key_id, device.clone(), read);
         }
         Ok(found)
     }

@@ -49,7 +49,7 @@ pub fn charge_body(code: &str, amount: &str) -> Value {
     json!({"paycode": code, "amount": amount, "currency": "USD", "reference": "till-1-0042"})
 }
 
-async fn revoke_device(base: &str, who: &Member) {
+pub async fn revoke_device(base: &str, who: &Member) {
     let reply = post_auth(
         base,
         &format!("/v1/devices/{}/revoke", who.phone.device_id),
@@ -268,8 +268,12 @@ async fn every_charge_refusal_has_its_code() {
             422,
             "currency_mismatch",
         );
-        // A revoked device.
-        let cy_code = paycode_of(&cy.phone.secret, 1, 0, None);
+        // A revoked device, refused at once though its last charge was a moment ago (the
+        // charge path keeps recently read devices: a revocation here forgets them).
+        let cy_before = paycode_of(&cy.phone.secret, 1, 0, None);
+        let paid = charge(base, &shop, &new_key(), &charge_body(&cy_before, "1.00")).await;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        let cy_code = paycode_of(&cy.phone.secret, 2, 0, None);
         revoke_device(base, &cy).await;
         assert_problem(
             &charge(base, &shop, &new_key(), &charge_body(&cy_code, "1.00")).await,
@@ -306,6 +310,22 @@ async fn every_charge_refusal_has_its_code() {
         )
         .await;
         assert_problem(&reply, 400, "amount_too_precise");
+        // A merchant deactivated a moment after its POS key was used cannot charge (the POS
+        // key's merchant, kept for a few seconds, is forgotten by the deactivation).
+        let off = post_auth(
+            base,
+            &format!("/v1/merchants/{}/deactivate", shop.id),
+            &shop.owner.token,
+            &json!({}),
+        )
+        .await;
+        assert_eq!(off.status, 200, "{}", off.text);
+        let late = paycode_of(&bo.phone.secret, 8, 0, None);
+        assert_problem(
+            &charge(base, &shop, &new_key(), &charge_body(&late, "1.00")).await,
+            422,
+            "merchant_inactive",
+        );
 
         assert_eq!(balance(base, &bo, &bo_wallet).await, "5.00");
         let out = server.purse(&["ledger", "verify"]);

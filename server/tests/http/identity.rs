@@ -1245,9 +1245,9 @@ async fn device_signatures_refuse_replay_stale_wrong_key_and_revoked_devices() {
         assert_eq!(revoked.status, 200);
         // The probe is another server on the same database: it caches device keys, so it must
         // refuse the revoked device within the cache's TTL (a revocation through the probe itself
-        // takes effect at once; see `device_keys`).
+        // takes effect at once; see `purse_server::recent`).
         let started = std::time::Instant::now();
-        let bound = purse_server::identity::device_keys::TTL + Duration::from_secs(2);
+        let bound = purse_server::recent::TTL + Duration::from_secs(2);
         let reply = loop {
             let reply = call(
                 pbase,

@@ -631,6 +631,72 @@ async fn two_processes_pay_once_charge_once_and_cap_refunds() {
         let bo_left: rust_decimal::Decimal = balance(base, &bo, &bo_wallet).await.parse().unwrap();
         let cy_left: rust_decimal::Decimal = balance(other, &cy, &cy_wallet).await.parse().unwrap();
         assert_eq!(bo_left + cy_left, rust_decimal::Decimal::new(19_000, 2));
+
+        // Both processes keep the devices and POS keys they read for a few seconds
+        // (`purse_server::recent`): a revocation through one is refused there at once and by
+        // the other within that bound. Bo's device and the POS key were used on both above.
+        let bound = purse_server::recent::TTL + std::time::Duration::from_secs(2);
+        let charge_at = |at: &str, counter: u32| {
+            let code = crate::charges::paycode_of(&bo.phone.secret, counter, 0, None);
+            let body = crate::charges::charge_body(&code, "1.00");
+            let (at, pos, key) = (at.to_owned(), shop.pos.clone(), new_key());
+            async move { bearer_call(&at, "POST", "/v1/charges", &pos, Some(&key), Some(&body)).await }
+        };
+        let warm = charge_at(other, 9).await;
+        assert_eq!(warm.status, 201, "{}", warm.text);
+        crate::charges::revoke_device(base, &bo).await;
+        assert_problem(&charge_at(base, 10).await, 403, "device_revoked");
+        let started = std::time::Instant::now();
+        let mut counter = 10;
+        let refused = loop {
+            counter += 1;
+            let reply = charge_at(other, counter).await;
+            if reply.status != 201 || started.elapsed() > bound {
+                break reply;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        };
+        assert_problem(&refused, 403, "device_revoked");
+        assert!(
+            started.elapsed() <= bound,
+            "device revocation seen within the bound"
+        );
+
+        let keys = get_auth(
+            base,
+            &format!("/v1/merchants/{}/api-keys", shop.id),
+            &shop.owner.token,
+        )
+        .await;
+        let api_key_id = keys.json["data"][0]["id"].as_str().unwrap().to_owned();
+        let warm = make_qr(other, &shop.pos, &shop.id, &json!({})).await;
+        assert_eq!(warm.status, 201, "{}", warm.text);
+        let revoked = bearer_call(
+            base,
+            "DELETE",
+            &format!("/v1/merchants/{}/api-keys/{api_key_id}", shop.id),
+            &shop.owner.token,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(revoked.status, 200, "{}", revoked.text);
+        let no_body = json!({});
+        let here = make_qr(base, &shop.pos, &shop.id, &no_body).await;
+        assert_problem(&here, 401, "pos_key_invalid");
+        let started = std::time::Instant::now();
+        let refused = loop {
+            let reply = make_qr(other, &shop.pos, &shop.id, &no_body).await;
+            if reply.status != 201 || started.elapsed() > bound {
+                break reply;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        };
+        assert_problem(&refused, 401, "pos_key_invalid");
+        assert!(
+            started.elapsed() <= bound,
+            "POS key revocation seen within the bound"
+        );
         drop(second);
         let out = server.purse(&["ledger", "verify"]);
         assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
