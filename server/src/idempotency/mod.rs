@@ -28,9 +28,13 @@
 //!
 //!    A request that moves money may instead commit its answer's record in the ledger batch
 //!    that moves the money ([`Idempotency::run_with_record`], [`RecordDraft`],
-//!    `ledger::Outbox::record`; P2P transfers and charges do): the same write over the claim, in the same
-//!    transaction, so the answer waits for one commit instead of two on PostgreSQL, and a crash
-//!    cannot part the money from its record on either backend.
+//!    `ledger::Outbox::record`; P2P transfers and charges do), so the answer waits for one
+//!    commit, and a crash cannot part the money from its record on either backend. The record
+//!    is conditional: a key that has an answer already refuses the transfer
+//!    (`LedgerError::AnsweredElsewhere`, nothing moves) and that answer is replayed
+//!    ([`Answer::answered_elsewhere`]). Money therefore moves only together with its request's
+//!    answer becoming the key's first recorded answer, which is what the database claim is for,
+//!    so these requests write no claim on PostgreSQL either: step 2 is the look-up only.
 //!
 //! Answers that say nothing about the request itself are not recorded, so the same key may be
 //! retried: 401, 409, 429 and every 5xx (the database claim is deleted). Validation of the request's
@@ -43,15 +47,24 @@
 //! says the same thing. A crash leaves a PostgreSQL claim `started`; another request takes it over
 //! once its lease ([`CLAIM_LEASE_MS`]) ran out, until then the key is a 409.
 //!
-//! Two processes that receive the same key at the same instant never both execute: one wins the
-//! database claim, the other answers 409 and, retried, replays the winner's answer. Without that
+//! Two processes that receive the same key at the same instant never both execute (on routes
+//! that run with [`Idempotency::run`]): one wins the database claim, the other answers 409 and,
+//! retried, replays the winner's answer. Without that
 //! claim (before this was built) both executed; the ledger's reference kept money from moving
 //! twice, but the loser could decide differently — `402 insufficient_funds` when the winner's
 //! debit had just emptied the wallet but was not yet committed when the loser looked up the
 //! reference — and the key then had two answers (`two_process` tests). Should a claim's lease run
 //! out while its holder still runs, both may execute again; then the first answer recorded wins
-//! and the other process replays it instead of its own ([`store::insert_done`]). On SQLite the
-//! server is one process per database (docs/scaling.md) and the in-memory claim is exact.
+//! and the other process replays it instead of its own ([`store::insert_done`]).
+//!
+//! A P2P transfer or a charge ([`Idempotency::run_with_record`]) may execute in both processes at
+//! once; the first answer recorded still wins, and the other process replays it instead of its
+//! own: a loser that moved no money finds the key answered when it records its answer; a loser
+//! whose transfer would commit is refused by the ledger, because its record would not be the
+//! key's first (`LedgerError::AnsweredElsewhere`), or by the transfer's unique reference. So the
+//! 402-beside-201 split above cannot happen there, without a claim written per request
+//! (docs/benchmarks.md, 2026-12-07: +15 % on PostgreSQL). On SQLite the server is one process per
+//! database (docs/scaling.md) and the in-memory claim is exact.
 
 pub mod store;
 
@@ -228,6 +241,14 @@ impl Answer {
         }
     }
 
+    /// The answer of a request refused by the ledger because its key was answered first
+    /// (`LedgerError::AnsweredElsewhere`): that answer is replayed instead, or this 409 when it
+    /// cannot be read.
+    pub fn answered_elsewhere() -> Answer {
+        let in_use = ApiError::from(IdempotencyError::InUse);
+        Answer::json(in_use.status(), &in_use.to_problem()).recorded_with_money(Some(false))
+    }
+
     /// This answer, whose record committed with its money ([`Answer::recorded`]).
     pub fn recorded_with_money(mut self, recorded: Option<bool>) -> Answer {
         self.recorded = recorded;
@@ -273,6 +294,15 @@ pub struct RecordDraft {
 }
 
 impl RecordDraft {
+    /// The draft of `owner_id`'s request under `key` with `fingerprint`.
+    pub fn new(owner_id: &str, key: &str, fingerprint: Fingerprint) -> RecordDraft {
+        RecordDraft {
+            owner_id: owner_id.to_owned(),
+            key: key.to_owned(),
+            request_hash: fingerprint.0,
+        }
+    }
+
     /// The record of answering `status` with `body` (see [`answer_body`]).
     pub fn done(&self, status: StatusCode, body: Vec<u8>, now_ms: i64) -> store::NewRecord {
         store::NewRecord {
@@ -415,12 +445,15 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Answer, ApiError>>,
     {
-        self.run_with_record(owner_id, key, fingerprint, |_| execute())
+        self.run_keyed(owner_id, key, fingerprint, true, |_| execute())
             .await
     }
 
-    /// [`Idempotency::run`] for a request that may commit its answer's record itself, with its
-    /// money: `execute` gets the [`RecordDraft`] and says in [`Answer::recorded`] whether it did.
+    /// [`Idempotency::run`] for a request whose money commits with its answer's record (the
+    /// ledger's outbox): `execute` gets the [`RecordDraft`] and says in [`Answer::recorded`]
+    /// whether the record was written with the money, or (`Some(false)`) that nothing moved
+    /// because the key already had an answer, which is then replayed. No claim is written to the
+    /// database for it (module docs, "Several processes").
     pub async fn run_with_record<F, Fut>(
         &self,
         owner_id: &str,
@@ -432,21 +465,39 @@ impl Idempotency {
         F: FnOnce(RecordDraft) -> Fut,
         Fut: Future<Output = Result<Answer, ApiError>>,
     {
+        self.run_keyed(owner_id, key, fingerprint, false, execute)
+            .await
+    }
+
+    /// Runs a keyed request; `database_claim` says whether PostgreSQL needs a `started` claim
+    /// row to keep other processes out while it runs.
+    async fn run_keyed<F, Fut>(
+        &self,
+        owner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+        database_claim: bool,
+        execute: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(RecordDraft) -> Fut,
+        Fut: Future<Output = Result<Answer, ApiError>>,
+    {
         let claim = match self.claim(owner_id, key, fingerprint) {
             Ok(claim) => claim,
             Err(answer) => return answer,
         };
-        let shared = self.shared_claim(owner_id, key, fingerprint).await?;
+        let shared = if database_claim {
+            self.shared_claim(owner_id, key, fingerprint).await?
+        } else {
+            self.recorded_answer(owner_id, key, fingerprint).await?
+        };
         let shared = match shared {
             SharedClaim::Answer(response) => return response,
             SharedClaim::Held(guard) => Some(guard),
             SharedClaim::NotNeeded => None,
         };
-        let draft = RecordDraft {
-            owner_id: owner_id.to_owned(),
-            key: key.as_str().to_owned(),
-            request_hash: fingerprint.0,
-        };
+        let draft = RecordDraft::new(owner_id, key.as_str(), fingerprint);
         let answer = match execute(draft).await {
             Ok(answer) => answer,
             Err(err) if is_recorded(err.status()) => Answer::json(err.status(), &err.to_problem()),
@@ -481,7 +532,7 @@ impl Idempotency {
                 response_body: answer.body.clone(),
                 now_ms: now_ms(),
             };
-            if shared.is_none() {
+            if matches!(self.db, Db::Sqlite(_)) {
                 // SQLite: no other process answers this key, so the answer is final now. Send it
                 // without waiting for its record; until the record is written, the claim stays
                 // and a retry replays the answer from memory.
@@ -557,6 +608,19 @@ impl Idempotency {
     /// it: a key another process holds is a 409, one it answered replays. A claim whose holder
     /// crashed is taken over once its lease ([`CLAIM_LEASE_MS`]) ran out. On SQLite (one process
     /// per database) the in-memory claim is exact and nothing is written before executing.
+    /// The key's recorded answer, replayed, if it has one; else run without a database claim.
+    async fn recorded_answer(
+        &self,
+        owner_id: &str,
+        key: &IdempotencyKey,
+        fingerprint: Fingerprint,
+    ) -> Result<SharedClaim, IdempotencyError> {
+        Ok(match store::find(&self.db, owner_id, key.as_str()).await? {
+            Some(record) => SharedClaim::Answer(replay(record, fingerprint)),
+            None => SharedClaim::NotNeeded,
+        })
+    }
+
     async fn shared_claim(
         &self,
         owner_id: &str,
@@ -564,10 +628,7 @@ impl Idempotency {
         fingerprint: Fingerprint,
     ) -> Result<SharedClaim, IdempotencyError> {
         if matches!(self.db, Db::Sqlite(_)) {
-            return Ok(match store::find(&self.db, owner_id, key.as_str()).await? {
-                Some(record) => SharedClaim::Answer(replay(record, fingerprint)),
-                None => SharedClaim::NotNeeded,
-            });
+            return self.recorded_answer(owner_id, key, fingerprint).await;
         }
         // Claim first: a fresh key (the common case) costs one statement, not a read and a write.
         let now = now_ms();
@@ -645,7 +706,8 @@ enum SharedClaim {
     Answer(Result<HttpResponse, ApiError>),
     /// Execute: this process holds the key in the database.
     Held(ClaimGuard),
-    /// Execute: the in-memory claim suffices (SQLite).
+    /// Execute: the in-memory claim suffices (SQLite), or the answer's record commits with the
+    /// money only if the key has no answer yet ([`Idempotency::run_with_record`]).
     NotNeeded,
 }
 

@@ -259,8 +259,9 @@ pub struct Posted {
     /// The transfer was posted before, under the same reference: nothing was committed now,
     /// not even this request's outbox.
     pub replayed: bool,
-    /// Whether [`Outbox::record`] became its key's record (`false`: another process's answer
-    /// already was); `None` when no record was committed with the transfer.
+    /// `Some(true)` when [`Outbox::record`] committed with the transfer as its key's record
+    /// (a key answered before refuses the transfer instead: [`LedgerError::AnsweredElsewhere`]);
+    /// `None` when no record was committed with the transfer.
     pub record_written: Option<bool>,
 }
 
@@ -302,6 +303,11 @@ pub enum LedgerError {
     /// the request is a replay of a signed one. Nothing moved.
     #[error("this device signature was used already")]
     NonceReplayed,
+    /// The idempotency record committed with the transfer ([`Outbox::record`]) could not become
+    /// its key's record: another request under the key was answered first. Nothing moved; the
+    /// caller replays that answer.
+    #[error("another request under this Idempotency-Key was answered first")]
+    AnsweredElsewhere,
     #[error("the ledger is unavailable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]
@@ -326,6 +332,7 @@ impl LedgerError {
             LedgerError::LedgerBusy => "ledger_busy",
             LedgerError::PaycodeReplayed => "paycode_replayed",
             LedgerError::NonceReplayed => "device_signature_replayed",
+            LedgerError::AnsweredElsewhere => "idempotency_key_in_use",
             LedgerError::Unavailable(_) => "ledger_unavailable",
             LedgerError::Storage(_) => "storage_error",
         }
@@ -379,6 +386,8 @@ impl From<LedgerError> for ApiError {
             }
             // The problem a replayed signature gets everywhere, defined by identity.
             LedgerError::NonceReplayed => crate::identity::IdentityError::SignatureReplayed.into(),
+            // Seen only where a caller does not replay the key's answer itself: retrying replays it.
+            LedgerError::AnsweredElsewhere => crate::idempotency::IdempotencyError::InUse.into(),
             LedgerError::WalletFrozen => ApiError::new(StatusCode::LOCKED, code, "Wallet frozen")
                 .detail("an operator froze this wallet; it cannot be debited until it is unfrozen"),
             LedgerError::LedgerBusy | LedgerError::Unavailable(_) => {
@@ -463,9 +472,10 @@ pub struct Outbox {
     /// not a fresh commit (an error, or [`Posted::replayed`]) the nonce was not recorded and the
     /// caller records it elsewhere (`SignedDeviceDeferred`).
     pub nonce: Option<crate::identity::DeviceNonce>,
-    /// The idempotency record of the request's answer, committed with the transfer over the key's
-    /// claim (see [`crate::idempotency::RecordDraft`]); [`Posted::record_written`] says whether it
-    /// became the key's record. Not committed (`None` there) when the answer is not a fresh commit.
+    /// The idempotency record of the request's answer, committed with the transfer as the key's
+    /// first answer, or the transfer is refused with [`LedgerError::AnsweredElsewhere`] (see
+    /// [`crate::idempotency::RecordDraft`]). Not committed (`None` in
+    /// [`Posted::record_written`]) when the answer is not a fresh commit.
     pub record: Option<RecordOutbox>,
 }
 

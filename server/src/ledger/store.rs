@@ -25,11 +25,13 @@
 //! 6. The head moves to the last row, guarded by the seq read in step 1.
 //!
 //! If a statement fails on a constraint (a duplicate reference, an overdraft the cache did not
-//! see, an unknown account), a nonce was recorded before or a pay code claim is refused, the
-//! transaction rolls back and the batch is replayed transfer by transfer inside one transaction
-//! with a savepoint each, so the offenders are rejected (a recorded nonce as
-//! [`LedgerError::NonceReplayed`], checked first; a refused claim as
-//! [`LedgerError::PaycodeReplayed`]) and the others still commit together.
+//! see, an unknown account), a nonce was recorded before, a pay code claim is refused or a
+//! request's Idempotency-Key has an answer already, the transaction rolls back and the batch is
+//! replayed transfer by transfer inside one transaction with a savepoint each, so the offenders
+//! are rejected (a recorded nonce as [`LedgerError::NonceReplayed`], checked first; a refused
+//! claim as [`LedgerError::PaycodeReplayed`]; an answered key as
+//! [`LedgerError::AnsweredElsewhere`]) and the others still commit together. So money moves
+//! only together with its request's answer becoming the key's first recorded answer.
 
 use std::collections::BTreeMap;
 
@@ -68,9 +70,10 @@ pub struct Prepared {
     /// transaction; the transfer is refused with [`LedgerError::NonceReplayed`] when it was
     /// recorded before.
     pub nonce: Option<DeviceNonce>,
-    /// The idempotency record of the request's answer, written over the key's claim in the same
-    /// transaction ([`crate::idempotency::store::stage_done_sqlite`]); whether it became the
-    /// key's record is [`Posted::record_written`].
+    /// The idempotency record of the request's answer, written (over the key's claim, if any)
+    /// in the same transaction ([`crate::idempotency::store::stage_done_sqlite`]); the transfer
+    /// is refused with [`LedgerError::AnsweredElsewhere`] when the key has another answer, so
+    /// [`Posted::record_written`] is `Some(true)` whenever a record was given.
     pub record: Option<NewRecord>,
 }
 
@@ -366,8 +369,8 @@ where
 enum FastPathError {
     /// A constraint refused some row: replay transfer by transfer.
     Constraint(sqlx::Error),
-    /// A device nonce was recorded before, or a charge's pay code claim was refused: replay
-    /// transfer by transfer.
+    /// A device nonce was recorded before, a charge's pay code claim was refused, or an
+    /// idempotency key had an answer already: replay transfer by transfer.
     ClaimRefused,
     Db(sqlx::Error),
 }
@@ -458,6 +461,11 @@ pub async fn commit_batch(
         } else {
             tx.stage_records(&records).await.map_err(classify)?
         };
+        // Money moves only with its key's first answer: a key answered before refuses its
+        // transfer (found and refused alone by the one-by-one replay).
+        if written.len() != records.len() {
+            return Err(FastPathError::ClaimRefused);
+        }
         // Every account exists (the foreign keys passed), so every delta found its row.
         assert_eq!(balances.len(), deltas.len(), "one balance row per touched account");
         let balances: BTreeMap<String, i64> = balances
@@ -535,7 +543,7 @@ async fn commit_one_by_one(
             let row = chain_one(prepared, seq + 1, prev);
             // Nested begin on a connection inside a transaction is a SAVEPOINT.
             let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
-            // `Ok(Err(_))`: the nonce or the charge's pay code claim was refused.
+            // `Ok(Err(_))`: the nonce, the charge's pay code claim or the key's record was refused.
             let attempt: Result<Result<Staged, LedgerError>, sqlx::Error> = async {
                 // The nonce first: a replayed signature is refused as such, whatever else its
                 // transfer would have run into (its reference is taken when its original went
@@ -560,7 +568,10 @@ async fn commit_one_by_one(
                     savepoint.insert_events(&prepared.events).await?;
                 }
                 let record_written = match &prepared.record {
-                    Some(record) => Some(!savepoint.stage_records(&[record]).await?.is_empty()),
+                    Some(record) if savepoint.stage_records(&[record]).await?.is_empty() => {
+                        return Ok(Err(LedgerError::AnsweredElsewhere));
+                    }
+                    Some(_) => Some(true),
                     None => None,
                 };
                 let find = |account: &str| {

@@ -11,11 +11,12 @@ use purse_core::api::payments::{
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{ChargeRequest, PayRequest, RefundRequest};
+use super::{ChargeRequest, PayRequest, PaymentError, RefundRequest};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::idempotency::{Answer, Fingerprint, IdempotencyKey};
 use crate::identity::SignedDevice;
+use crate::ledger::LedgerError;
 use crate::merchants::{MerchantCaller, PosKey};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -106,8 +107,15 @@ pub async fn create_charge(
     state
         .idempotency
         .run_with_record(&pos.merchant_id, &key, fingerprint, |record| async {
-            let (charge, recorded) = state.payments.charge(&pos, &key, charge, record).await?;
-            Ok(Answer::json(StatusCode::CREATED, &charge).recorded_with_money(recorded))
+            match state.payments.charge(&pos, &key, charge, record).await {
+                Ok((charge, recorded)) => {
+                    Ok(Answer::json(StatusCode::CREATED, &charge).recorded_with_money(recorded))
+                }
+                Err(PaymentError::Ledger(LedgerError::AnsweredElsewhere)) => {
+                    Ok(Answer::answered_elsewhere())
+                }
+                Err(err) => Err(err.into()),
+            }
         })
         .await
 }

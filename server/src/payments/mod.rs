@@ -377,6 +377,7 @@ fn is_definite(err: &LedgerError) -> bool {
             | LedgerError::ReferenceInvalid
             | LedgerError::MemoTooLong
             | LedgerError::CurrencyInvalid
+            | LedgerError::AnsweredElsewhere
     )
 }
 

@@ -7,11 +7,12 @@ use purse_core::api::Problem;
 use purse_core::api::ledger::{CreateTransferRequest, Payee, Transfer, TransferTo};
 use utoipa::OpenApi;
 
-use super::P2p;
+use super::{P2p, TransferError};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::idempotency::{Answer, Fingerprint, IdempotencyKey};
 use crate::identity::{AuthUser, DeviceNonce, SignedDevice, SignedDeviceDeferred};
+use crate::ledger::LedgerError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/transfers", web::post().to(create_transfer))
@@ -77,11 +78,19 @@ async fn create_transfer_spending(
             let nonce = nonce
                 .take()
                 .expect("the idempotency layer runs a request once");
-            let (transfer, recorded) = state
+            match state
                 .transfers
                 .send(user_id, &key, p2p, nonce, record)
-                .await?;
-            Ok(Answer::json(StatusCode::CREATED, &transfer).recorded_with_money(recorded))
+                .await
+            {
+                Ok((transfer, recorded)) => {
+                    Ok(Answer::json(StatusCode::CREATED, &transfer).recorded_with_money(recorded))
+                }
+                Err(TransferError::Ledger(LedgerError::AnsweredElsewhere)) => {
+                    Ok(Answer::answered_elsewhere())
+                }
+                Err(err) => Err(err.into()),
+            }
         })
         .await
 }

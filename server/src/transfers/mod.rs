@@ -408,6 +408,7 @@ impl Transfers {
                         | LedgerError::ReferenceInvalid
                         | LedgerError::MemoTooLong
                         | LedgerError::CurrencyInvalid
+                        | LedgerError::AnsweredElsewhere
                 );
                 if definite {
                     reservation.release();

@@ -745,3 +745,89 @@ async fn admin_fund_over_http_and_cli() {
         db.close().await;
     }
 }
+
+/// A transfer whose idempotency record finds its key answered already (another process's answer
+/// recorded between the request's look-up and its batch) moves nothing: the ledger refuses it
+/// with `AnsweredElsewhere` and leaves that answer standing, while the transfers batched with it
+/// commit with their records.
+#[actix_rt::test]
+async fn a_transfer_whose_key_was_answered_first_moves_nothing() {
+    use actix_web::http::StatusCode;
+    use purse_server::idempotency::{Fingerprint, RecordDraft, store};
+    use purse_server::ledger::{Outbox, RecordOutbox};
+    const TRANSFERS: usize = 24;
+    const ANSWERED: usize = 7;
+    for backend in BACKENDS {
+        let Some(test_db) = TestDb::new(backend, "key_answered_first") else {
+            continue;
+        };
+        let db = test_db.open().await;
+        let ledger = start_ledger(&db, &test_db.config);
+        let wallets = funded_wallets(&ledger, 4, 100_000).await;
+        let owner = "usr_payer";
+        let fingerprint = Fingerprint::of("POST", "/v1/transfers", &"body");
+        let first = RecordDraft::new(owner, &format!("key-{ANSWERED}"), fingerprint).done(
+            StatusCode::PAYMENT_REQUIRED,
+            b"{\"code\":\"insufficient_funds\"}".to_vec(),
+            purse_server::ledger::now_ms(),
+        );
+        assert_eq!(store::insert_done(&db, &[first]).await.unwrap(), [true]);
+
+        let outbox = |i: usize| Outbox {
+            announce: Vec::new(),
+            charge: None,
+            nonce: None,
+            record: Some(RecordOutbox {
+                draft: RecordDraft::new(owner, &format!("key-{i}"), fingerprint),
+                render: Box::new(|_| Ok((StatusCode::CREATED, b"{}".to_vec()))),
+            }),
+        };
+        let results = join_all((0..TRANSFERS).map(|i| {
+            let request = p2p(
+                &format!("ref-{i}"),
+                &wallets[i % 2],
+                &wallets[2 + i % 2],
+                100,
+            );
+            ledger.transfer_with(request, outbox(i))
+        }))
+        .await;
+        for (i, result) in results.iter().enumerate() {
+            if i == ANSWERED {
+                assert!(
+                    matches!(result, Err(LedgerError::AnsweredElsewhere)),
+                    "{backend:?}: {result:?}"
+                );
+            } else {
+                let posted = result.as_ref().expect("the others commit");
+                assert_eq!(posted.record_written, Some(true), "{backend:?}");
+            }
+        }
+        assert!(
+            ledger
+                .transfer_by_reference(&format!("ref-{ANSWERED}"))
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend:?}: no transfer under the answered key"
+        );
+        let standing = store::find(&db, owner, &format!("key-{ANSWERED}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(standing.response_status, Some(402), "{backend:?}");
+        let written = store::find(&db, owner, "key-0").await.unwrap().unwrap();
+        assert_eq!(written.response_status, Some(201), "{backend:?}");
+        let (sum, _) = wallet_totals(&ledger, &wallets).await;
+        assert_eq!(sum, 400_000, "{backend:?}: money conserved");
+        let payers: i64 = wallet_totals(&ledger, &wallets[..2]).await.0;
+        assert_eq!(
+            payers,
+            200_000 - 100 * (TRANSFERS as i64 - 1),
+            "{backend:?}: every transfer but one moved"
+        );
+        ledger.shutdown().await;
+        assert_verify_ok(&test_db, 4 + TRANSFERS as i64 - 1);
+        db.close().await;
+    }
+}
