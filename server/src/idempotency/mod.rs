@@ -445,8 +445,14 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Answer, ApiError>>,
     {
-        self.run_keyed(owner_id, key, fingerprint, true, |_| execute())
-            .await
+        self.run_keyed(
+            owner_id,
+            key,
+            fingerprint,
+            BeforeExecuting::Database,
+            |_| execute(),
+        )
+        .await
     }
 
     /// [`Idempotency::run`] for a request whose money commits with its answer's record (the
@@ -454,29 +460,40 @@ impl Idempotency {
     /// whether the record was written with the money, or (`Some(false)`) that nothing moved
     /// because the key already had an answer, which is then replayed. No claim is written to the
     /// database for it (module docs, "Several processes").
+    ///
+    /// `look_up: false` skips reading the key's record before executing, on PostgreSQL, for a
+    /// request that changes nothing before its money but what is undone or harmless when it
+    /// turns out to be a retry: a key answered before is then found when this answer is recorded
+    /// (with its money, or after it by [`store::insert_done`]'s rule), and the recorded answer
+    /// is replayed instead. On SQLite, where answers leave before their record, it always reads.
     pub async fn run_with_record<F, Fut>(
         &self,
         owner_id: &str,
         key: &IdempotencyKey,
         fingerprint: Fingerprint,
+        look_up: bool,
         execute: F,
     ) -> Result<HttpResponse, ApiError>
     where
         F: FnOnce(RecordDraft) -> Fut,
         Fut: Future<Output = Result<Answer, ApiError>>,
     {
-        self.run_keyed(owner_id, key, fingerprint, false, execute)
+        let before = if look_up || matches!(self.db, Db::Sqlite(_)) {
+            BeforeExecuting::LookUp
+        } else {
+            BeforeExecuting::None
+        };
+        self.run_keyed(owner_id, key, fingerprint, before, execute)
             .await
     }
 
-    /// Runs a keyed request; `database_claim` says whether PostgreSQL needs a `started` claim
-    /// row to keep other processes out while it runs.
+    /// Runs a keyed request, after the database work `before` asks for.
     async fn run_keyed<F, Fut>(
         &self,
         owner_id: &str,
         key: &IdempotencyKey,
         fingerprint: Fingerprint,
-        database_claim: bool,
+        before: BeforeExecuting,
         execute: F,
     ) -> Result<HttpResponse, ApiError>
     where
@@ -487,10 +504,10 @@ impl Idempotency {
             Ok(claim) => claim,
             Err(answer) => return answer,
         };
-        let shared = if database_claim {
-            self.shared_claim(owner_id, key, fingerprint).await?
-        } else {
-            self.recorded_answer(owner_id, key, fingerprint).await?
+        let shared = match before {
+            BeforeExecuting::Database => self.shared_claim(owner_id, key, fingerprint).await?,
+            BeforeExecuting::LookUp => self.recorded_answer(owner_id, key, fingerprint).await?,
+            BeforeExecuting::None => SharedClaim::NotNeeded,
         };
         let shared = match shared {
             SharedClaim::Answer(response) => return response,
@@ -590,9 +607,9 @@ impl Idempotency {
         fingerprint: Fingerprint,
         answer: Answer,
     ) -> Result<HttpResponse, ApiError> {
-        tracing::warn!(
+        tracing::info!(
             key = key.as_str(),
-            "idempotency key answered by another process first"
+            "idempotency key answered first by another request"
         );
         match store::find(&self.db, owner_id, key.as_str())
             .await
@@ -603,11 +620,6 @@ impl Idempotency {
         }
     }
 
-    /// On PostgreSQL, where several processes may serve one database, claims the key in the
-    /// database (a `started` record) before the request executes, so that only one process runs
-    /// it: a key another process holds is a 409, one it answered replays. A claim whose holder
-    /// crashed is taken over once its lease ([`CLAIM_LEASE_MS`]) ran out. On SQLite (one process
-    /// per database) the in-memory claim is exact and nothing is written before executing.
     /// The key's recorded answer, replayed, if it has one; else run without a database claim.
     async fn recorded_answer(
         &self,
@@ -621,6 +633,11 @@ impl Idempotency {
         })
     }
 
+    /// On PostgreSQL, where several processes may serve one database, claims the key in the
+    /// database (a `started` record) before the request executes, so that only one process runs
+    /// it: a key another process holds is a 409, one it answered replays. A claim whose holder
+    /// crashed is taken over once its lease ([`CLAIM_LEASE_MS`]) ran out. On SQLite (one process
+    /// per database) the in-memory claim is exact and nothing is written before executing.
     async fn shared_claim(
         &self,
         owner_id: &str,
@@ -701,6 +718,16 @@ enum Recorded {
 }
 
 /// The outcome of [`Idempotency::shared_claim`].
+/// What a keyed request does in the database before it executes.
+enum BeforeExecuting {
+    /// PostgreSQL: claim the key (a `started` record), or replay its answer; SQLite: look up.
+    Database,
+    /// Replay the key's recorded answer if it has one.
+    LookUp,
+    /// Nothing: a recorded answer is found when this one is recorded.
+    None,
+}
+
 enum SharedClaim {
     /// Do not execute: answer this (a replay, 409 or 422).
     Answer(Result<HttpResponse, ApiError>),

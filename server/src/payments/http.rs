@@ -106,7 +106,7 @@ pub async fn create_charge(
     let fingerprint = Fingerprint::of("POST", "/v1/charges", &*body);
     state
         .idempotency
-        .run_with_record(&pos.merchant_id, &key, fingerprint, |record| async {
+        .run_with_record(&pos.merchant_id, &key, fingerprint, true, |record| async {
             match state.payments.charge(&pos, &key, charge, record).await {
                 Ok((charge, recorded)) => {
                     Ok(Answer::json(StatusCode::CREATED, &charge).recorded_with_money(recorded))

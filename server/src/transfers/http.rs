@@ -72,9 +72,13 @@ async fn create_transfer_spending(
     let p2p = P2p::validate(&signed.body)?;
     let fingerprint = Fingerprint::of("POST", "/v1/transfers", &signed.body);
     let user_id = &signed.user.user_id;
+    // Naming a person may open their wallet before the money moves: look the key up first then.
+    // Otherwise nothing before the ledger outlives a retry (the nonce is the retry's own, a
+    // reserved daily amount is released), so PostgreSQL skips that read.
+    let look_up = p2p.names_a_person();
     state
         .idempotency
-        .run_with_record(user_id, &key, fingerprint, |record| async {
+        .run_with_record(user_id, &key, fingerprint, look_up, |record| async {
             let nonce = nonce
                 .take()
                 .expect("the idempotency layer runs a request once");

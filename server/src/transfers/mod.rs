@@ -177,6 +177,11 @@ pub struct P2p {
 }
 
 impl P2p {
+    /// Whether the recipient is a person by email or phone (whose wallet may be opened for it).
+    pub fn names_a_person(&self) -> bool {
+        matches!(self.to, Recipient::Person(_))
+    }
+
     pub fn validate(request: &CreateTransferRequest) -> Result<P2p, TransferError> {
         let currency =
             Currency::from_code(&request.currency).map_err(|_| TransferError::CurrencyUnknown)?;
