@@ -386,11 +386,14 @@ impl Transfers {
         };
         match inner.ledger.transfer_with(request, outbox).await {
             Ok(posted) => {
-                if !posted.replayed {
+                if posted.replayed {
+                    // A retry of a transfer posted before (counted in today's sum already).
+                    reservation.release();
+                } else {
                     // Committed with the transfer.
                     *nonce = None;
+                    drop(reservation);
                 }
-                drop(reservation);
                 inner.events.notify(&to.owner_id);
                 Ok((to_wire(posted.transfer)?, posted.record_written))
             }

@@ -772,15 +772,18 @@ async fn per_transfer_and_daily_limits() {
             json!({"from_wallet": ana_eur, "to": bo_eur, "amount": "100.00", "currency": "EUR"});
         let reply = send(base, &ana, Some(&new_key()), &eur).await.reply;
         assert_eq!(reply.status, 201, "{}", reply.text);
-        let reply = send(
-            base,
-            &bo,
-            Some(&new_key()),
-            &usd(&bo_usd, json!(ana_usd), "100.00"),
-        )
-        .await
-        .reply;
-        assert_eq!(reply.status, 201, "{}", reply.text);
+        // A retry of a transfer that went through is not counted twice (on PostgreSQL a retry
+        // to a wallet id runs again and is answered from the ledger).
+        let key = new_key();
+        let sixty = usd(&bo_usd, json!(ana_usd), "60.00");
+        let first = send(base, &bo, Some(&key), &sixty).await.reply;
+        assert_eq!(first.status, 201, "{}", first.text);
+        let retry = send(base, &bo, Some(&key), &sixty).await.reply;
+        assert_eq!(retry.status, 201, "{}", retry.text);
+        assert_eq!(retry.json["id"], first.json["id"]);
+        let forty = usd(&bo_usd, json!(ana_usd), "40.00");
+        let reply = send(base, &bo, Some(&new_key()), &forty).await.reply;
+        assert_eq!(reply.status, 201, "{backend:?}: {}", reply.text);
         assert_eq!(balance(base, &ana, &ana_usd).await, "950.00");
 
         // A second server process on the same database counts what the first one sent today.
