@@ -243,6 +243,12 @@ pub struct Transfer {
     pub created_at_ms: i64,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+    /// The previous transfer (its `seq`) of the debit account, 0 when this is its first: the
+    /// accounts' lists that history pages walk ([`store::transfers_of`]). Not in the hash; `purse
+    /// ledger verify` recomputes it.
+    pub debit_prev_seq: i64,
+    /// The same for the credit account.
+    pub credit_prev_seq: i64,
 }
 
 /// The answer to a posted transfer.
@@ -556,6 +562,8 @@ fn draft_of(prepared: &Prepared) -> Transfer {
         created_at_ms: prepared.created_at_ms,
         prev_hash: Vec::new(),
         hash: Vec::new(),
+        debit_prev_seq: 0,
+        credit_prev_seq: 0,
     }
 }
 
@@ -930,8 +938,8 @@ impl Ledger {
     }
 
     /// Sum in minor units of the transfers of `kind` debited from `account` created at or after
-    /// `since_ms` (daily limits). Served by the `transfers (debit_account, seq)` index, so its
-    /// cost grows with the account's own history only.
+    /// `since_ms` (daily limits). A walk down the account's list ([`store::debited_since`]), so
+    /// its cost grows with the account's own transfers of the period only.
     pub async fn debited_since(
         &self,
         account: &str,
@@ -952,14 +960,16 @@ impl Ledger {
     ) -> Result<Option<(Vec<Transfer>, bool)>, LedgerError> {
         let limit = limit.clamp(1, HISTORY_LIMIT_MAX);
         let db = &self.inner.db;
-        let before_seq = match starting_after {
-            None => i64::MAX,
+        // The page starts at the transfer before the cursor in the account's list.
+        let from_seq = match starting_after {
+            None => None,
             Some(cursor) => match store::transfer(db, cursor).await? {
-                Some(t) if t.debit_account == account || t.credit_account == account => t.seq,
+                Some(t) if t.debit_account == account => Some(t.debit_prev_seq),
+                Some(t) if t.credit_account == account => Some(t.credit_prev_seq),
                 _ => return Ok(None),
             },
         };
-        let mut page = store::transfers_of(db, account, before_seq, limit + 1).await?;
+        let mut page = store::transfers_of(db, account, from_seq, limit + 1).await?;
         let has_more = page.len() > limit as usize;
         page.truncate(limit as usize);
         Ok(Some((page, has_more)))

@@ -11,11 +11,15 @@
 //!    row lock) before it reads it. A second server process on the same database waits here and
 //!    then continues from the new head: the chain never forks and needs no retry loop.
 //! 2. Chain positions and hashes are computed in memory ([`super::chain`]).
-//! 3. All rows are inserted (PostgreSQL: one statement over `UNNEST`ed arrays; SQLite: multi-row
-//!    `VALUES` in [`crate::db::sqlite_chunks`], one statement for a batch of up to 63 rows).
-//! 4. Balances move by the net delta per account (`UPDATE ... FROM`, chunked the same way), which
-//!    returns the new balances; the schema's `CHECK (balance_minor >= 0)` on wallets is the final
-//!    guard against overdraft, also with two processes.
+//! 3. Balances move by the net delta per account and each account's `last_transfer_seq` moves to
+//!    its last row of the batch (`UPDATE ... FROM`; SQLite: multi-row `VALUES` in
+//!    [`crate::db::sqlite_chunks`], one statement for a batch of up to 63 rows), which returns the
+//!    new balances and the last transfers before (PostgreSQL: from a self-join in the same
+//!    statement; SQLite: read just before it). The schema's `CHECK (balance_minor >= 0)` on
+//!    wallets is the final guard against overdraft, also with two processes.
+//! 4. Each row is linked into its two accounts' lists ([`link`]: the previous transfer of each
+//!    account) and all rows are inserted (PostgreSQL: one statement over `UNNEST`ed arrays;
+//!    SQLite: chunked multi-row `VALUES`).
 //! 5. The transactional outbox of the batch ([`super::Outbox`]): the device nonces of the signed
 //!    requests that asked for the transfers ([`crate::identity::store::stage_nonces_sqlite`], in
 //!    device and nonce order), each charge's pay code claim and charge row
@@ -33,7 +37,7 @@
 //! [`LedgerError::AnsweredElsewhere`]) and the others still commit together. So money moves
 //! only together with its request's answer becoming the key's first recorded answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 use sqlx::error::ErrorKind;
@@ -77,12 +81,15 @@ pub struct Prepared {
     pub record: Option<NewRecord>,
 }
 
-/// One row as written: the prepared transfer, its chain position and hashes.
+/// One row as written: the prepared transfer, its chain position and hashes, and the links of
+/// its two accounts' lists ([`link`]).
 struct Chained<'a> {
     prepared: &'a Prepared,
     seq: i64,
     prev_hash: [u8; HASH_LEN],
     hash: [u8; HASH_LEN],
+    debit_prev_seq: i64,
+    credit_prev_seq: i64,
 }
 
 impl Chained<'_> {
@@ -101,6 +108,8 @@ impl Chained<'_> {
             created_at_ms: p.created_at_ms,
             prev_hash: self.prev_hash.to_vec(),
             hash: self.hash.to_vec(),
+            debit_prev_seq: self.debit_prev_seq,
+            credit_prev_seq: self.credit_prev_seq,
         }
     }
 }
@@ -126,6 +135,30 @@ fn chain_one<'a>(prepared: &'a Prepared, seq: i64, prev_hash: [u8; HASH_LEN]) ->
         seq,
         prev_hash,
         hash,
+        debit_prev_seq: 0,
+        credit_prev_seq: 0,
+    }
+}
+
+/// Links each row into its two accounts' lists: a row names the previous transfer of its debit
+/// account and of its credit account. `balances` holds each touched account's last transfer
+/// before the rows, as the balance update read it in the transaction that holds the chain head
+/// (an account missing from it is unknown, and the insert refuses its transfer).
+fn link(rows: &mut [Chained<'_>], balances: &[BalanceRow]) {
+    let mut last: HashMap<&str, i64> = balances
+        .iter()
+        .map(|b| (b.account.as_str(), b.previous_last_transfer_seq))
+        .collect();
+    for row in rows {
+        let p = row.prepared;
+        let debit = last.entry(p.debit_account.as_str()).or_insert(0);
+        row.debit_prev_seq = std::mem::replace(debit, row.seq);
+        let credit = last.entry(p.credit_account.as_str()).or_insert(0);
+        row.credit_prev_seq = std::mem::replace(credit, row.seq);
+        assert!(
+            row.debit_prev_seq < row.seq && row.credit_prev_seq < row.seq,
+            "a transfer links to earlier ones only"
+        );
     }
 }
 
@@ -134,8 +167,9 @@ fn chain_one<'a>(prepared: &'a Prepared, seq: i64, prev_hash: [u8; HASH_LEN]) ->
 /// account exactly what it gives another, so the deltas of a batch sum to zero. (Per currency the
 /// same holds because both accounts of a transfer must have its currency: the foreign keys check
 /// that, and `purse ledger verify` re-checks the sums.)
-fn net_deltas(rows: &[Chained<'_>]) -> Vec<(String, i64)> {
-    let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
+fn net_deltas(rows: &[Chained<'_>]) -> Vec<Delta> {
+    // Per account: the net delta and the last row touching it.
+    let mut deltas: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     let mut debits: i128 = 0;
     let mut credits: i128 = 0;
     for row in rows {
@@ -143,26 +177,41 @@ fn net_deltas(rows: &[Chained<'_>]) -> Vec<(String, i64)> {
         assert!(p.amount_minor > 0, "validated before commit");
         assert_ne!(p.debit_account, p.credit_account, "validated before commit");
         // Each delta is bounded by batch_max * AMOUNT_MINOR_MAX (< 2^63), so i64 cannot overflow.
-        *deltas.entry(&p.debit_account).or_default() -= p.amount_minor;
-        *deltas.entry(&p.credit_account).or_default() += p.amount_minor;
+        let debit = deltas.entry(&p.debit_account).or_default();
+        *debit = (debit.0 - p.amount_minor, row.seq);
+        let credit = deltas.entry(&p.credit_account).or_default();
+        *credit = (credit.0 + p.amount_minor, row.seq);
         debits += i128::from(p.amount_minor);
         credits += i128::from(p.amount_minor);
     }
-    let net: i128 = deltas.values().map(|delta| i128::from(*delta)).sum();
+    let net: i128 = deltas.values().map(|(delta, _)| i128::from(*delta)).sum();
     assert_eq!(debits, credits, "double entry: debits equal credits");
     assert_eq!(net, 0, "double entry: the deltas of a batch sum to zero");
     // Zero deltas stay: the update returns every touched account's balance for the callers.
     deltas
         .into_iter()
-        .map(|(account, delta)| (account.to_owned(), delta))
+        .map(|(account, (delta, last_transfer_seq))| Delta {
+            account: account.to_owned(),
+            delta,
+            last_transfer_seq,
+        })
         .collect()
 }
 
-/// A balance row returned by an update: account, kind, new balance.
+/// One account's change by a batch: its net balance delta and its last transfer after it.
+struct Delta {
+    account: String,
+    delta: i64,
+    last_transfer_seq: i64,
+}
+
+/// A balance row returned by an update: account, kind, new balance, and the account's last
+/// transfer before the update (for [`link`]).
 struct BalanceRow {
     account: String,
     kind: String,
     balance_minor: i64,
+    previous_last_transfer_seq: i64,
 }
 
 /// The statements whose text differs between the backends.
@@ -176,10 +225,9 @@ trait BulkWrite {
     async fn stage_nonces(&mut self, rows: &[&DeviceNonce]) -> Result<bool, sqlx::Error>;
     /// Writes the idempotency records (no key twice); answers which became their key's record.
     async fn stage_records(&mut self, rows: &[&NewRecord]) -> Result<Written, sqlx::Error>;
-    async fn apply_deltas(
-        &mut self,
-        deltas: &[(String, i64)],
-    ) -> Result<Vec<BalanceRow>, sqlx::Error>;
+    /// Moves balances and the accounts' last transfers; returns the new balances with each
+    /// account's last transfer before (one row per existing account).
+    async fn apply_deltas(&mut self, deltas: &[Delta]) -> Result<Vec<BalanceRow>, sqlx::Error>;
 }
 
 impl BulkWrite for sqlx::SqliteConnection {
@@ -204,8 +252,9 @@ impl BulkWrite for sqlx::SqliteConnection {
         for chunk in sqlite_chunks(rows) {
             let sql = sqlite_values(
                 "INSERT INTO transfers (seq, id, reference, kind, debit_account, credit_account, \
-                 currency, amount_minor, memo, created_at_ms, prev_hash, hash) VALUES ",
-                12,
+                 currency, amount_minor, memo, created_at_ms, prev_hash, hash, debit_prev_seq, \
+                 credit_prev_seq) VALUES ",
+                14,
                 chunk.len(),
                 "",
             );
@@ -224,7 +273,9 @@ impl BulkWrite for sqlx::SqliteConnection {
                     .bind(p.memo.as_deref())
                     .bind(p.created_at_ms)
                     .bind(row.prev_hash.as_slice())
-                    .bind(row.hash.as_slice());
+                    .bind(row.hash.as_slice())
+                    .bind(row.debit_prev_seq)
+                    .bind(row.credit_prev_seq);
             }
             let result = query.execute(&mut *self).await?;
             assert_eq!(
@@ -236,26 +287,49 @@ impl BulkWrite for sqlx::SqliteConnection {
         Ok(())
     }
 
-    async fn apply_deltas(
-        &mut self,
-        deltas: &[(String, i64)],
-    ) -> Result<Vec<BalanceRow>, sqlx::Error> {
+    async fn apply_deltas(&mut self, deltas: &[Delta]) -> Result<Vec<BalanceRow>, sqlx::Error> {
+        // SQLite's RETURNING sees only the updated row, so the last transfers before are read
+        // first (the rows' pages are the ones the update then writes).
+        let mut previous: HashMap<String, i64> = HashMap::with_capacity(deltas.len());
+        for chunk in sqlite_chunks(deltas) {
+            let sql = sqlite_values(
+                "SELECT id, last_transfer_seq FROM accounts WHERE id IN (VALUES ",
+                1,
+                chunk.len(),
+                ")",
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+            for d in chunk {
+                query = query.bind(d.account.as_str());
+            }
+            previous.extend(query.fetch_all(&mut *self).await?);
+        }
         let mut balances = Vec::with_capacity(deltas.len());
         for chunk in sqlite_chunks(deltas) {
             // The VALUES table drives the join and each account is found by its primary key.
             let sql = sqlite_values(
-                "WITH d(id, delta) AS (VALUES ",
-                2,
+                "WITH d(id, delta, last) AS (VALUES ",
+                3,
                 chunk.len(),
-                ") UPDATE accounts SET balance_minor = accounts.balance_minor + d.delta \
-                 FROM d WHERE accounts.id = d.id RETURNING id, kind, balance_minor",
+                ") UPDATE accounts SET balance_minor = accounts.balance_minor + d.delta, \
+                 last_transfer_seq = d.last FROM d WHERE accounts.id = d.id \
+                 RETURNING id, kind, balance_minor",
             );
             let mut query = sqlx::query(&sql);
-            for (account, delta) in chunk {
-                query = query.bind(account.as_str()).bind(*delta);
+            for d in chunk {
+                query = query
+                    .bind(d.account.as_str())
+                    .bind(d.delta)
+                    .bind(d.last_transfer_seq);
             }
             for row in query.fetch_all(&mut *self).await? {
-                balances.push(balance_row(&row)?);
+                let account: String = row.try_get(0)?;
+                balances.push(BalanceRow {
+                    previous_last_transfer_seq: previous.get(&account).copied().unwrap_or(0),
+                    account,
+                    kind: row.try_get(1)?,
+                    balance_minor: row.try_get(2)?,
+                });
             }
         }
         Ok(balances)
@@ -293,6 +367,8 @@ impl BulkWrite for sqlx::PgConnection {
         let mut created = Vec::with_capacity(n);
         let mut prev_hash = Vec::with_capacity(n);
         let mut hash = Vec::with_capacity(n);
+        let mut debit_prev = Vec::with_capacity(n);
+        let mut credit_prev = Vec::with_capacity(n);
         for row in rows {
             let p = row.prepared;
             seq.push(row.seq);
@@ -307,13 +383,16 @@ impl BulkWrite for sqlx::PgConnection {
             created.push(p.created_at_ms);
             prev_hash.push(row.prev_hash.to_vec());
             hash.push(row.hash.to_vec());
+            debit_prev.push(row.debit_prev_seq);
+            credit_prev.push(row.credit_prev_seq);
         }
         let result = sqlx::query(
             "INSERT INTO transfers (seq, id, reference, kind, debit_account, credit_account, \
-             currency, amount_minor, memo, created_at_ms, prev_hash, hash) \
+             currency, amount_minor, memo, created_at_ms, prev_hash, hash, debit_prev_seq, \
+             credit_prev_seq) \
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], $11::bytea[], \
-             $12::bytea[])",
+             $12::bytea[], $13::bigint[], $14::bigint[])",
         )
         .bind(seq)
         .bind(id)
@@ -327,42 +406,43 @@ impl BulkWrite for sqlx::PgConnection {
         .bind(created)
         .bind(prev_hash)
         .bind(hash)
+        .bind(debit_prev)
+        .bind(credit_prev)
         .execute(&mut *self)
         .await?;
         assert_eq!(result.rows_affected(), n as u64, "every row inserted");
         Ok(())
     }
 
-    async fn apply_deltas(
-        &mut self,
-        deltas: &[(String, i64)],
-    ) -> Result<Vec<BalanceRow>, sqlx::Error> {
-        let ids: Vec<&str> = deltas.iter().map(|(id, _)| id.as_str()).collect();
-        let amounts: Vec<i64> = deltas.iter().map(|(_, delta)| *delta).collect();
+    async fn apply_deltas(&mut self, deltas: &[Delta]) -> Result<Vec<BalanceRow>, sqlx::Error> {
+        let ids: Vec<&str> = deltas.iter().map(|d| d.account.as_str()).collect();
+        let amounts: Vec<i64> = deltas.iter().map(|d| d.delta).collect();
+        let lasts: Vec<i64> = deltas.iter().map(|d| d.last_transfer_seq).collect();
+        // `before` is the same rows as the statement's snapshot saw them: the last transfers
+        // before this update (only the ledger writer holding the chain head moves them).
         let rows = sqlx::query(
-            "UPDATE accounts AS a SET balance_minor = a.balance_minor + d.delta \
-             FROM UNNEST($1::text[], $2::bigint[]) AS d(id, delta) WHERE a.id = d.id \
-             RETURNING a.id, a.kind, a.balance_minor",
+            "UPDATE accounts AS a SET balance_minor = a.balance_minor + d.delta, \
+             last_transfer_seq = d.last \
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS d(id, delta, last) \
+             JOIN accounts AS before ON before.id = d.id \
+             WHERE a.id = d.id RETURNING a.id, a.kind, a.balance_minor, before.last_transfer_seq",
         )
         .bind(ids)
         .bind(amounts)
+        .bind(lasts)
         .fetch_all(&mut *self)
         .await?;
-        rows.iter().map(balance_row).collect()
+        rows.iter()
+            .map(|row| {
+                Ok(BalanceRow {
+                    account: row.try_get(0)?,
+                    kind: row.try_get(1)?,
+                    balance_minor: row.try_get(2)?,
+                    previous_last_transfer_seq: row.try_get(3)?,
+                })
+            })
+            .collect()
     }
-}
-
-fn balance_row<R: Row>(row: &R) -> Result<BalanceRow, sqlx::Error>
-where
-    usize: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(BalanceRow {
-        account: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        balance_minor: row.try_get(2)?,
-    })
 }
 
 /// Why a batch could not commit as a whole.
@@ -423,9 +503,11 @@ pub async fn commit_batch(
         let classify = |err: sqlx::Error| {
             if is_constraint(&err) { FastPathError::Constraint(err) } else { FastPathError::Db(err) }
         };
-        tx.insert_transfers(&rows).await.map_err(classify)?;
+        // Balances first: they return the accounts' last transfers the rows link to.
         let deltas = net_deltas(&rows);
         let balances = tx.apply_deltas(&deltas).await.map_err(classify)?;
+        link(&mut rows, &balances);
+        tx.insert_transfers(&rows).await.map_err(classify)?;
         // Sorted, so two PostgreSQL transactions holding the same nonces (a replay racing its
         // original) take them in one order ([`crate::identity::store::record_nonces`]).
         let mut nonces: Vec<&DeviceNonce> = batch.iter().filter_map(|p| p.nonce.as_ref()).collect();
@@ -540,7 +622,7 @@ async fn commit_one_by_one(
         let mut seq = head_seq;
         let mut results = Vec::with_capacity(batch.len());
         for prepared in batch {
-            let row = chain_one(prepared, seq + 1, prev);
+            let mut row = chain_one(prepared, seq + 1, prev);
             // Nested begin on a connection inside a transaction is a SAVEPOINT.
             let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
             // `Ok(Err(_))`: the nonce, the charge's pay code claim or the key's record was refused.
@@ -553,12 +635,22 @@ async fn commit_one_by_one(
                 {
                     return Ok(Err(LedgerError::NonceReplayed));
                 }
-                savepoint.insert_transfers(std::slice::from_ref(&row)).await?;
                 let deltas = [
-                    (prepared.debit_account.clone(), -prepared.amount_minor),
-                    (prepared.credit_account.clone(), prepared.amount_minor),
+                    Delta {
+                        account: prepared.debit_account.clone(),
+                        delta: -prepared.amount_minor,
+                        last_transfer_seq: row.seq,
+                    },
+                    Delta {
+                        account: prepared.credit_account.clone(),
+                        delta: prepared.amount_minor,
+                        last_transfer_seq: row.seq,
+                    },
                 ];
                 let balances = savepoint.apply_deltas(&deltas).await?;
+                let rows = std::slice::from_mut(&mut row);
+                link(rows, &balances);
+                savepoint.insert_transfers(rows).await?;
                 if let Some(charge) = &prepared.charge
                     && !savepoint.stage_charges(&[charge]).await?
                 {
@@ -633,18 +725,24 @@ async fn commit_one_by_one(
 macro_rules! explain_rejection_body {
     ($conn:expr, $prepared:expr, $err:expr) => {{
         let prepared: &Prepared = $prepared;
+        // A taken reference first, whichever statement failed: the balances move before the
+        // row is inserted, so a retry of a committed transfer that would now overdraw fails on
+        // the balance, and is still a duplicate reference (a replay), not a refusal.
+        let existing = sqlx::query(&format!("{TRANSFER_SELECT} WHERE reference = $1"))
+            .bind(&prepared.reference)
+            .fetch_optional(&mut *$conn)
+            .await?;
+        if let Some(row) = existing {
+            return Ok(LedgerError::DuplicateReference(Box::new(transfer_from_row(&row)?)));
+        }
         let unique = matches!($err, sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation);
         if unique {
-            let existing = sqlx::query(&format!("{TRANSFER_SELECT} WHERE reference = $1"))
-                .bind(&prepared.reference)
-                .fetch_optional(&mut *$conn)
-                .await?;
-            return Ok(match existing {
-                Some(row) => LedgerError::DuplicateReference(Box::new(transfer_from_row(&row)?)),
+            return Ok(if prepared.charge.is_some() {
                 // A charge already holds this one's idempotency key or pay code counter.
-                None if prepared.charge.is_some() => LedgerError::PaycodeReplayed,
+                LedgerError::PaycodeReplayed
+            } else {
                 // The id collided (120 random bits: practically never); the caller may retry.
-                None => LedgerError::Unavailable("transfer id collision".to_owned()),
+                LedgerError::Unavailable("transfer id collision".to_owned())
             });
         }
         let accounts = sqlx::query("SELECT id, currency FROM accounts WHERE id = $1 OR id = $2")
@@ -710,7 +808,8 @@ async fn explain_rejection<C: Explain>(
 
 /// The columns of a transfer, in the order [`transfer_from_row`] reads them.
 const TRANSFER_SELECT: &str = "SELECT seq, id, reference, kind, debit_account, credit_account, \
-     currency, amount_minor, memo, created_at_ms, prev_hash, hash FROM transfers";
+     currency, amount_minor, memo, created_at_ms, prev_hash, hash, debit_prev_seq, credit_prev_seq \
+     FROM transfers";
 
 fn transfer_from_row<R: Row>(row: &R) -> Result<Transfer, sqlx::Error>
 where
@@ -733,6 +832,8 @@ where
         created_at_ms: row.try_get(9)?,
         prev_hash: row.try_get(10)?,
         hash: row.try_get(11)?,
+        debit_prev_seq: row.try_get(12)?,
+        credit_prev_seq: row.try_get(13)?,
     })
 }
 
@@ -827,21 +928,39 @@ pub async fn transfer(db: &Db, id: &str) -> Result<Option<Transfer>, sqlx::Error
     })
 }
 
+/// How far before `since_ms` [`debited_since`] keeps walking an account's list: a transfer's
+/// `created_at_ms` comes from the clock of the process that prepared it, before its batch was
+/// given its chain position, so along the list times may step back by clock skew and queueing.
+const CREATED_AT_SLACK_MS: i64 = 10 * 60 * 1_000;
+
+/// The step of a walk down `account`'s list (bound as `$1`) from the transfer `t`.
+const PREV_OF_ACCOUNT: &str =
+    "CASE WHEN t.debit_account = $1 THEN t.debit_prev_seq ELSE t.credit_prev_seq END";
+
 /// Sum of the transfers of `kind` debited from `account` created at or after `since_ms`, in minor
-/// units (see [`super::Ledger::debited_since`]).
+/// units (see [`super::Ledger::debited_since`]). Walks the account's list from its last transfer
+/// back to [`CREATED_AT_SLACK_MS`] before `since_ms`, so its cost is the account's transfers of
+/// that period.
 pub async fn debited_since(
     db: &Db,
     account: &str,
     kind: &str,
     since_ms: i64,
 ) -> Result<i64, sqlx::Error> {
-    with_db!(db, pool => sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM transfers \
-         WHERE debit_account = $1 AND kind = $2 AND created_at_ms >= $3",
-    )
+    let sql = format!(
+        "WITH RECURSIVE walk(at) AS (\
+             SELECT last_transfer_seq FROM accounts WHERE id = $1 \
+             UNION ALL SELECT {PREV_OF_ACCOUNT} FROM walk JOIN transfers AS t ON t.seq = walk.at \
+             WHERE t.created_at_ms >= $4) \
+         SELECT CAST(COALESCE(SUM(t.amount_minor), 0) AS BIGINT) FROM walk \
+         JOIN transfers AS t ON t.seq = walk.at \
+         WHERE t.debit_account = $1 AND t.kind = $2 AND t.created_at_ms >= $3"
+    );
+    with_db!(db, pool => sqlx::query_scalar(&sql)
     .bind(account)
     .bind(kind)
     .bind(since_ms)
+    .bind(since_ms.saturating_sub(CREATED_AT_SLACK_MS))
     .fetch_one(pool)
     .await)
 }
@@ -857,25 +976,27 @@ pub async fn transfer_by_reference(
     })
 }
 
-/// Transfers touching `account`, newest first, strictly before chain position `before_seq`
-/// (`i64::MAX` for the first page); at most `limit` rows.
+/// Transfers touching `account`, newest first, from the transfer at chain position `from_seq`
+/// (that one included; `None`: from the account's last transfer) down the account's list; at most
+/// `limit` rows. Each step is one primary-key read, so a page costs `limit` reads whatever the
+/// account's or the ledger's size.
 pub async fn transfers_of(
     db: &Db,
     account: &str,
-    before_seq: i64,
+    from_seq: Option<i64>,
     limit: u32,
 ) -> Result<Vec<Transfer>, sqlx::Error> {
-    // Two index range scans (debit side, credit side) merged, rather than an OR that neither
-    // backend answers from the indexes. A transfer never has the same account on both sides.
     let sql = format!(
-        "SELECT * FROM (SELECT * FROM ({TRANSFER_SELECT} WHERE debit_account = $1 AND seq < $2 \
-         ORDER BY seq DESC LIMIT $3) AS d UNION ALL SELECT * FROM ({TRANSFER_SELECT} \
-         WHERE credit_account = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) AS c) AS t \
-         ORDER BY seq DESC LIMIT $3"
+        "WITH RECURSIVE walk(at, n) AS (\
+             SELECT COALESCE(CAST($2 AS BIGINT), \
+                 (SELECT last_transfer_seq FROM accounts WHERE id = $1)), 1 \
+             UNION ALL SELECT {PREV_OF_ACCOUNT}, walk.n + 1 FROM walk \
+             JOIN transfers AS t ON t.seq = walk.at WHERE walk.n < $3) \
+         {TRANSFER_SELECT} JOIN walk ON transfers.seq = walk.at ORDER BY transfers.seq DESC"
     );
     with_db!(db, pool => sqlx::query(&sql)
         .bind(account)
-        .bind(before_seq)
+        .bind(from_seq)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?
@@ -911,6 +1032,17 @@ pub async fn all_accounts(db: &Db) -> Result<Vec<Account>, sqlx::Error> {
         .iter()
         .map(account_from_row)
         .collect())
+}
+
+/// Every account's last transfer as stored (`accounts.last_transfer_seq`), for `purse ledger
+/// verify`.
+pub async fn last_transfer_seqs(db: &Db) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = with_db!(db, pool => sqlx::query_as(
+        "SELECT id, last_transfer_seq FROM accounts",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The chain head as stored: (seq, hash).

@@ -9,7 +9,10 @@
 //! 2. The stored chain head (`ledger_head`) is the last transfer.
 //! 3. Every account's stored balance equals the sum of its transfers, every transfer names
 //!    existing accounts of its currency, and no wallet is negative.
-//! 4. Per currency, all balances sum to zero.
+//! 4. Every account's list is whole: each transfer's `debit_prev_seq` and `credit_prev_seq` name
+//!    the previous transfer of that account in the chain (0 for its first), and each account's
+//!    `last_transfer_seq` names its last transfer, so history pages show every transfer.
+//! 5. Per currency, all balances sum to zero.
 //!
 //! The chain is read page by page, so memory grows with the number of accounts, not transfers.
 
@@ -107,7 +110,8 @@ pub async fn verify_with_progress(
     mut progress: impl FnMut(i64, i64),
 ) -> Result<Report, VerifyError> {
     let (total, _) = store::head(db).await?;
-    let mut computed: HashMap<String, (String, i128)> = HashMap::new();
+    // Per account: currency, balance, last transfer.
+    let mut computed: HashMap<String, (String, i128, i64)> = HashMap::new();
     let mut prev_hash = GENESIS;
     let mut last_seq = 0i64;
     loop {
@@ -155,20 +159,41 @@ pub async fn verify_with_progress(
             if t.debit_account == t.credit_account {
                 return Err(bad_transfer(t, "debits and credits the same account"));
             }
-            for (account, delta) in [
-                (&t.debit_account, -i128::from(t.amount_minor)),
-                (&t.credit_account, i128::from(t.amount_minor)),
+            for (side, account, delta, prev_seq) in [
+                (
+                    "debit",
+                    &t.debit_account,
+                    -i128::from(t.amount_minor),
+                    t.debit_prev_seq,
+                ),
+                (
+                    "credit",
+                    &t.credit_account,
+                    i128::from(t.amount_minor),
+                    t.credit_prev_seq,
+                ),
             ] {
                 let entry = computed
                     .entry(account.clone())
-                    .or_insert_with(|| (t.currency.clone(), 0));
+                    .or_insert_with(|| (t.currency.clone(), 0, 0));
                 if entry.0 != t.currency {
                     return Err(bad_transfer(
                         t,
                         format!("account {account} holds {}, not {}", entry.0, t.currency),
                     ));
                 }
+                if prev_seq != entry.2 {
+                    return Err(bad_transfer(
+                        t,
+                        format!(
+                            "{side}_prev_seq is {prev_seq}, the previous transfer of {account} is \
+                             seq {}",
+                            entry.2
+                        ),
+                    ));
+                }
                 entry.1 += delta;
+                entry.2 = t.seq;
             }
             prev_hash = recomputed;
             last_seq = t.seq;
@@ -188,11 +213,12 @@ pub async fn verify_with_progress(
     }
 
     let accounts = store::all_accounts(db).await?;
+    let last_transfers = store::last_transfer_seqs(db).await?;
     let mut sums: BTreeMap<String, i128> = BTreeMap::new();
     let mut wallet_totals: BTreeMap<String, i128> = BTreeMap::new();
     for account in &accounts {
-        let expected = match computed.remove(&account.id) {
-            Some((currency, balance)) => {
+        let (expected, expected_last) = match computed.remove(&account.id) {
+            Some((currency, balance, last)) => {
                 if currency != account.currency {
                     return Err(VerifyError::Inconsistent(Finding::Account {
                         id: account.id.clone(),
@@ -202,10 +228,20 @@ pub async fn verify_with_progress(
                         ),
                     }));
                 }
-                balance
+                (balance, last)
             }
-            None => 0,
+            None => (0, 0),
         };
+        let stored_last = last_transfers.get(&account.id).copied().unwrap_or_default();
+        if stored_last != expected_last {
+            return Err(VerifyError::Inconsistent(Finding::Account {
+                id: account.id.clone(),
+                reason: format!(
+                    "stored last transfer seq {stored_last}, its last transfer is seq \
+                     {expected_last}"
+                ),
+            }));
+        }
         if i128::from(account.balance_minor) != expected {
             return Err(VerifyError::Inconsistent(Finding::Account {
                 id: account.id.clone(),

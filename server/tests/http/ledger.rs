@@ -378,6 +378,53 @@ async fn verify_names_the_first_altered_row() {
         );
         exec(&db, &sql).await.expect("restore balance");
 
+        // A link of an account's list altered behind the ledger's back (it would hide seq 3
+        // from the history of wallets[1]) is named, and so is an account's last transfer.
+        exec(
+            &db,
+            "UPDATE transfers SET credit_prev_seq = 2 WHERE seq = 4",
+        )
+        .await
+        .expect("tamper link");
+        let out = test_db.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 1, "{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!(
+                "transfer seq 4 ({}): credit_prev_seq is 2, the previous transfer of {} is seq 3",
+                with_db!(&db, pool => sqlx::query_scalar::<_, String>("SELECT id FROM transfers WHERE seq = 4").fetch_one(pool).await).expect("row"),
+                wallets[1]
+            )),
+            "{}",
+            out.stdout
+        );
+        exec(
+            &db,
+            "UPDATE transfers SET credit_prev_seq = 3 WHERE seq = 4",
+        )
+        .await
+        .expect("restore link");
+        let sql = format!(
+            "UPDATE accounts SET last_transfer_seq = 4 WHERE id = '{}'",
+            wallets[1]
+        );
+        exec(&db, &sql).await.expect("tamper last transfer");
+        let out = test_db.purse(&["ledger", "verify"]);
+        assert_eq!(out.status, 1, "{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!(
+                "account {}: stored last transfer seq 4, its last transfer is seq 5",
+                wallets[1]
+            )),
+            "{}",
+            out.stdout
+        );
+        let sql = format!(
+            "UPDATE accounts SET last_transfer_seq = 5 WHERE id = '{}'",
+            wallets[1]
+        );
+        exec(&db, &sql).await.expect("restore last transfer");
+        assert_verify_ok(&test_db, 5);
+
         // Deleting the newest transfer leaves the head pointing past the chain.
         let delete_trigger = match db.backend() {
             DbBackend::Sqlite => "DROP TRIGGER transfers_no_delete",
@@ -828,6 +875,185 @@ async fn a_transfer_whose_key_was_answered_first_moves_nothing() {
         );
         ledger.shutdown().await;
         assert_verify_ok(&test_db, 4 + TRANSFERS as i64 - 1);
+        db.close().await;
+    }
+}
+
+/// Migration 0010 replaces the two account-history indexes by the accounts' lists: a ledger
+/// written before it gets every link and every account's last transfer, and `purse ledger verify`
+/// (which recomputes the lists from the chain) is clean on it.
+#[actix_rt::test]
+async fn migration_0010_links_the_transfers_written_before_it() {
+    for backend in BACKENDS {
+        let Some(test_db) = TestDb::new(backend, "migration_0010_links_earlier_transfers") else {
+            continue;
+        };
+        let db = Db::connect(&test_db.config).await.expect("connect");
+        let folder = match db.backend() {
+            DbBackend::Sqlite => "sqlite",
+            DbBackend::Postgres => "postgres",
+        };
+        // The schema as of migration 0009: the same files, from a folder without the later ones.
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder);
+        for entry in std::fs::read_dir(source).expect("migrations") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            if name.as_str() < "0010" {
+                std::fs::copy(&path, scratch.path().join(&name)).expect("copy");
+            }
+        }
+        let before = sqlx::migrate::Migrator::new(scratch.path())
+            .await
+            .expect("migrations 1-9");
+        assert_eq!(before.iter().count(), 9);
+        with_db!(&db, pool => before.run(pool).await).expect("migrations 1-9");
+
+        let issuance = "sys_issuance_usd";
+        for (id, kind, owner) in [
+            (issuance, "system", None),
+            ("wal_a", "wallet", Some("usr_a")),
+            ("wal_b", "wallet", Some("usr_b")),
+            ("wal_c", "wallet", Some("usr_c")),
+            ("wal_idle", "wallet", Some("usr_d")),
+        ] {
+            with_db!(&db, pool => sqlx::query(
+                "INSERT INTO accounts (id, kind, owner_id, currency, balance_minor, created_at_ms) \
+                 VALUES ($1, $2, $3, 'USD', 0, 1)",
+            )
+            .bind(id)
+            .bind(kind)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+            .expect("account");
+        }
+        let transfers = [
+            (issuance, "wal_a", 100),
+            (issuance, "wal_b", 100),
+            ("wal_a", "wal_b", 30),
+            ("wal_b", "wal_c", 10),
+        ];
+        let mut prev = [0u8; 32];
+        for (i, (from, to, amount)) in transfers.into_iter().enumerate() {
+            let seq = i as i64 + 1;
+            let (id, reference) = (format!("txn_{seq}"), format!("ref-{seq}"));
+            let hash = chain::chain_hash(
+                &prev,
+                &chain::ChainFields {
+                    seq,
+                    id: &id,
+                    reference: &reference,
+                    kind: "p2p",
+                    debit_account: from,
+                    credit_account: to,
+                    currency: "USD",
+                    amount_minor: amount,
+                    memo: None,
+                    created_at_ms: 1_000 + seq,
+                },
+            );
+            with_db!(&db, pool => sqlx::query(
+                "INSERT INTO transfers (seq, id, reference, kind, debit_account, credit_account, \
+                 currency, amount_minor, memo, created_at_ms, prev_hash, hash) \
+                 VALUES ($1, $2, $3, 'p2p', $4, $5, 'USD', $6, NULL, $7, $8, $9)",
+            )
+            .bind(seq)
+            .bind(&id)
+            .bind(&reference)
+            .bind(from)
+            .bind(to)
+            .bind(amount)
+            .bind(1_000 + seq)
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .execute(pool)
+            .await
+            .map(|_| ()))
+            .expect("transfer");
+            for (account, delta) in [(from, -amount), (to, amount)] {
+                with_db!(&db, pool => sqlx::query(
+                    "UPDATE accounts SET balance_minor = balance_minor + $1 WHERE id = $2",
+                )
+                .bind(delta)
+                .bind(account)
+                .execute(pool)
+                .await
+                .map(|_| ()))
+                .expect("balance");
+            }
+            with_db!(&db, pool => sqlx::query("UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(seq)
+                .bind(hash.to_vec())
+                .execute(pool)
+                .await
+                .map(|_| ()))
+            .expect("head");
+            prev = hash;
+        }
+
+        db.migrate().await.expect("migration 0010");
+        let links: Vec<(i64, i64, i64)> = with_db!(&db, pool => sqlx::query_as(
+            "SELECT seq, debit_prev_seq, credit_prev_seq FROM transfers ORDER BY seq",
+        )
+        .fetch_all(pool)
+        .await)
+        .expect("links");
+        assert_eq!(links, vec![(1, 0, 0), (2, 1, 0), (3, 1, 2), (4, 3, 0)]);
+        let last: Vec<(String, i64)> = with_db!(&db, pool => sqlx::query_as(
+            "SELECT id, last_transfer_seq FROM accounts ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await)
+        .expect("last transfers");
+        let expected: Vec<(String, i64)> = [
+            (issuance, 2),
+            ("wal_a", 3),
+            ("wal_b", 4),
+            ("wal_c", 4),
+            ("wal_idle", 0),
+        ]
+        .into_iter()
+        .map(|(id, seq)| (id.to_owned(), seq))
+        .collect();
+        let mut last = last;
+        last.sort();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(last, expected);
+        assert_verify_ok(&test_db, 4);
+
+        // History and new transfers go on from the migrated lists.
+        let ledger = start_ledger(&db, &test_db.config);
+        ledger
+            .transfer(p2p("after-0010", "wal_c", "wal_a", 5))
+            .await
+            .expect("posts");
+        let (page, more) = ledger
+            .history("wal_b", 10, None)
+            .await
+            .expect("read")
+            .expect("page");
+        assert!(!more);
+        assert_eq!(
+            page.iter().map(|t| t.seq).collect::<Vec<_>>(),
+            vec![4, 3, 2]
+        );
+        let (page, _) = ledger
+            .history("wal_a", 1, Some("txn_3"))
+            .await
+            .expect("read")
+            .expect("page");
+        assert_eq!(page.iter().map(|t| t.seq).collect::<Vec<_>>(), vec![1]);
+        ledger.shutdown().await;
+        assert_verify_ok(&test_db, 5);
         db.close().await;
     }
 }
