@@ -317,6 +317,39 @@ impl Db {
         }
     }
 
+    /// Applies the embedded migrations numbered below `first_left_out` only (for example
+    /// `"0010"`), read from the source tree through `scratch`, an empty folder: a database as an
+    /// earlier release left it, for tests of the migrations after it. Returns how many it applied.
+    pub async fn migrate_before(
+        &self,
+        first_left_out: &str,
+        scratch: &std::path::Path,
+    ) -> Result<usize, DbError> {
+        let folder = match self.backend() {
+            Backend::Sqlite => "migrations/sqlite",
+            Backend::Postgres => "migrations/postgres",
+        };
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+        let io = |source: std::io::Error| DbError::DataDir {
+            path: scratch.display().to_string(),
+            source,
+        };
+        for entry in std::fs::read_dir(source).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if name.as_str() < first_left_out {
+                std::fs::copy(&path, scratch.join(&name)).map_err(io)?;
+            }
+        }
+        let earlier = sqlx::migrate::Migrator::new(scratch).await?;
+        with_db!(self, pool => earlier.run(pool).await)?;
+        Ok(earlier.iter().count())
+    }
+
     /// True when the database answers a trivial query (for `/readyz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         with_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
@@ -371,26 +404,14 @@ mod tests {
         let Db::Sqlite(pool) = Db::connect(&config).await.expect("connect") else {
             unreachable!("zero configuration is SQLite")
         };
-        // The schema as of migration 0008: the same files, from a folder without the later ones.
+        // The schema as of migration 0008.
         let earlier = dir.path().join("migrations-1-8");
         std::fs::create_dir(&earlier).expect("folder");
-        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        for entry in std::fs::read_dir(source).expect("migrations") {
-            let path = entry.expect("entry").path();
-            let name = path
-                .file_name()
-                .expect("name")
-                .to_string_lossy()
-                .into_owned();
-            if name.as_str() < "0009" {
-                std::fs::copy(&path, earlier.join(&name)).expect("copy");
-            }
-        }
-        let before_0009 = sqlx::migrate::Migrator::new(earlier.as_path())
+        let applied = Db::Sqlite(pool.clone())
+            .migrate_before("0009", &earlier)
             .await
             .expect("migrations 1-8");
-        assert_eq!(before_0009.iter().count(), 8);
-        before_0009.run(&pool).await.expect("migrations 1-8");
+        assert_eq!(applied, 8);
         sqlx::query(
             "INSERT INTO merchants (id, owner_id, name, city, country, mcc, currency, wallet_id, \
              status, created_at_ms) VALUES ('mer_1', 'usr_1', 'Shop', 'Town', 'US', '5411', 'USD', \
