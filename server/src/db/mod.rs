@@ -140,8 +140,8 @@ const SQLITE_LARGE_CHUNKS: [usize; 4] = [512, 256, 128, 64];
 
 /// How many prepared statements each SQLite connection keeps: room for every chunk size of
 /// [`sqlite_chunks`] (4 large and 63 exact ones) of each multi-row statement the ledger writer's
-/// connection runs (transfers, balances, pay code counters, charges, events, nonces, idempotency
-/// records), so none is prepared twice.
+/// connection runs (transfers, the accounts' last transfers, balances, pay code counters, charges,
+/// events, nonces, idempotency records), so none is prepared twice.
 const SQLITE_STATEMENT_CACHE: usize = 1024;
 
 /// Splits `rows` into the chunks of one multi-row statement each: chunks of 512, 256, 128 and 64
@@ -388,8 +388,9 @@ mod tests {
     fn the_statement_cache_holds_every_chunk_size_of_the_writers_statements() {
         let distinct: std::collections::BTreeSet<usize> = (0..=2_000).flat_map(sizes).collect();
         assert_eq!(distinct.len(), SQLITE_LARGE_CHUNKS.len() + 63);
-        // transfers, balances, counters, charges, events, nonces, idempotency records
-        assert!(distinct.len() * 7 <= SQLITE_STATEMENT_CACHE);
+        // transfers, last transfers, balances, counters, charges, events, nonces, idempotency
+        // records
+        assert!(distinct.len() * 8 <= SQLITE_STATEMENT_CACHE);
     }
 
     /// Migration 0009 rebuilds `charges` on SQLite: rows written before it survive unchanged,
